@@ -1,0 +1,61 @@
+# svrtut -- top-level Makefile. See README.md.
+#
+#   make              build every chapter (and common/)
+#   make check        run every test suite; exits non-zero on any failure
+#   make demo         build, then run each chapter's servers for a moment
+#   make deps         install libevent, Check and pkg-config if missing
+#   make ch3-echo     build one chapter (same as make -C ch3-echo)
+#   make clean
+# Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
+
+CHAPTERS := $(patsubst %/Makefile,%,$(sort $(wildcard ch*/Makefile)))
+DEPS_PKGS := libevent-dev check pkg-config
+
+all: $(CHAPTERS)
+
+common: deps-quiet
+	$(MAKE) -C common
+
+# Chapters build after common/, so parallel sub-makes never race on it.
+$(CHAPTERS): common
+	$(MAKE) -C $@
+
+# One check target per directory, all after the build.
+CHECKS := $(addprefix check-,common $(CHAPTERS))
+check: deps
+	$(MAKE) all
+	$(MAKE) $(CHECKS)
+$(CHECKS): check-%:
+	$(MAKE) -C $* check
+
+demo: deps
+	$(MAKE) all
+	./scripts/demo.sh $(CHAPTERS)
+
+# deps: silent when everything is there; otherwise installs (as root) or
+# prints the exact command. A plain build only checks (deps-quiet).
+deps:
+	@./scripts/deps.sh install $(DEPS_PKGS)
+deps-quiet:
+	@./scripts/deps.sh check $(DEPS_PKGS)
+
+# Chapters with a bench/ directory have a `bench` target.
+BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
+bench: $(BENCHES)
+$(BENCHES): bench-%: all
+	$(MAKE) -C $* bench
+
+clean:
+	$(MAKE) -C common clean
+	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
+
+.PHONY: all common check demo deps deps-quiet bench clean $(CHAPTERS) $(CHECKS) \
+        $(BENCHES)
+
+# The code follows .clang-format (STYLE.md).
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(SOURCES)
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+.PHONY: format format-check

@@ -1,0 +1,355 @@
+/* check_echo.c -- black-box tests of echosvr_v1 and client_v1. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SERVER "./echosvr_v1"
+#define CLIENT "./client_v1"
+
+static struct hproc *start_echo(void)
+{
+    const char *argv[] = {SERVER, "-p", "0", NULL};
+    struct hproc *p = harness_start_server(argv);
+
+    ck_assert_msg(p != NULL, "server did not start: %s", harness_error());
+    return p;
+}
+
+static void stop_clean(struct hproc *srv)
+{
+    int rc = harness_stop(srv, SIGTERM, 2000);
+    char *err = harness_stderr(srv);
+
+    ck_assert_msg(rc == 0, "server exit %d (%s); stderr:\n%s", rc,
+                  harness_error(), err);
+    free(err);
+}
+
+/* 100 connections, each pipelining 1,000 messages of 1-200 bytes. */
+START_TEST(test_echo_concurrent_clients)
+{
+    enum { CONNS = 100, MSGS = 1000 };
+    struct hproc *srv = start_echo();
+    struct echo_stream s[CONNS];
+    unsigned char *bufs[CONNS];
+
+    for (int i = 0; i < CONNS; i++) {
+        size_t len = 0, cap = MSGS * 220;
+        unsigned char *b = malloc(cap);
+        ck_assert_ptr_nonnull(b);
+        for (int m = 0; m < MSGS; m++) {
+            int head =
+                snprintf((char *)b + len, cap - len, "c%03d m%04d ", i, m);
+            size_t body = (size_t)(i * 7 + m * 13) % 190;
+            harness_fill(b + len + head, body, (uint32_t)(i * MSGS + m + 1));
+            len += (size_t)head + body;
+            b[len++] = '\n';
+        }
+        bufs[i] = b;
+        s[i] = (struct echo_stream){
+            .fd = harness_connect(srv->port), .data = b, .len = len};
+        ck_assert_msg(s[i].fd >= 0, "connect %d: %s", i, strerror(errno));
+    }
+    ck_assert_msg(echo_pump(s, CONNS, 20000) == 0, "%s", harness_error());
+    for (int i = 0; i < CONNS; i++) {
+        close(s[i].fd);
+        free(bufs[i]);
+    }
+    stop_clean(srv);
+}
+END_TEST
+
+/* Sizes around the tutorial's 4 KiB buffer, and far beyond it. */
+START_TEST(test_echo_binary_sizes)
+{
+    static const size_t sizes[] = {0,    1,         4095,           4096,
+                                   4097, 64 * 1024, 8 * 1024 * 1024};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    struct hproc *srv = start_echo();
+    struct echo_stream s[N];
+    unsigned char *data = malloc(sizes[N - 1]);
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, sizes[N - 1], 42);
+    /* Every byte value, NULs included, crosses the wire. */
+    for (int i = 0; i < 256; i++)
+        data[i] = (unsigned char)i;
+    for (int i = 0; i < N; i++) {
+        s[i] = (struct echo_stream){
+            .fd = harness_connect(srv->port), .data = data, .len = sizes[i]};
+        ck_assert_int_ge(s[i].fd, 0);
+    }
+    ck_assert_msg(echo_pump(s, N, 20000) == 0, "%s", harness_error());
+    for (int i = 0; i < N; i++)
+        close(s[i].fd);
+    free(data);
+    stop_clean(srv);
+}
+END_TEST
+
+/* shutdown(SHUT_WR) after sending: the echo still arrives, then EOF. */
+START_TEST(test_echo_half_close)
+{
+    struct hproc *srv = start_echo();
+    size_t len = 1024 * 1024;
+    unsigned char *data = malloc(len);
+    struct echo_stream s;
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, len, 7);
+    s = (struct echo_stream){.fd = harness_connect(srv->port),
+                             .data = data,
+                             .len = len,
+                             .shut_wr = true,
+                             .want_eof = true};
+    ck_assert_int_ge(s.fd, 0);
+    ck_assert_msg(echo_pump(&s, 1, 10000) == 0, "%s", harness_error());
+    close(s.fd);
+    free(data);
+    stop_clean(srv);
+}
+END_TEST
+
+/* Write without reading until the server stops taking bytes; returns how
+ * much was written. The socket is non-blocking meanwhile. */
+static size_t write_until_stalled(int fd, const unsigned char *data, size_t len)
+{
+    size_t sent = 0;
+    int idle_ms = 0;
+
+    while (sent < len && idle_ms < 500) {
+        ssize_t n =
+            send(fd, data + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            idle_ms = 0;
+        } else {
+            ck_assert_msg(n < 0 && errno == EAGAIN, "send: %s",
+                          strerror(errno));
+            usleep(10000);
+            idle_ms += 10;
+        }
+    }
+    return sent;
+}
+
+/* A client that writes 64 MiB and never reads: the server pauses it and
+ * its memory stays bounded; other clients are served meanwhile; once the
+ * client reads, every byte comes back. */
+START_TEST(test_echo_backpressure_bounds_memory)
+{
+    const size_t len = 64u * 1024 * 1024;
+    /* The server holds at most OUT_HIGH (256 KiB) plus one read per
+     * paused client; 4 MiB over idle leaves room for allocator slack. */
+    const long bound_kib = 4 * 1024;
+    struct hproc *srv = start_echo();
+    unsigned char *data = malloc(len), small[1000];
+    struct echo_stream hog, other;
+    long idle_kib, busy_kib;
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, len, 99);
+    idle_kib = harness_rss_kib(srv->pid);
+    hog = (struct echo_stream){
+        .fd = harness_connect(srv->port), .data = data, .len = len};
+    ck_assert_int_ge(hog.fd, 0);
+    hog.sent = write_until_stalled(hog.fd, data, len);
+    busy_kib = harness_rss_kib(srv->pid);
+    ck_assert_msg(hog.sent < len / 4,
+                  "server took %zu bytes without being read: no backpressure",
+                  hog.sent);
+    ck_assert_msg(busy_kib - idle_kib < bound_kib,
+                  "server RSS grew from %ld to %ld KiB", idle_kib, busy_kib);
+
+    harness_fill(small, sizeof(small), 5);
+    other = (struct echo_stream){
+        .fd = harness_connect(srv->port), .data = small, .len = sizeof(small)};
+    ck_assert_msg(echo_pump(&other, 1, 5000) == 0, "other client: %s",
+                  harness_error());
+    close(other.fd);
+
+    ck_assert_msg(echo_pump(&hog, 1, 60000) == 0, "%s", harness_error());
+    close(hog.fd);
+    free(data);
+    stop_clean(srv);
+}
+END_TEST
+
+START_TEST(test_echo_sigterm_with_clients)
+{
+    struct hproc *srv = start_echo();
+    int fds[10];
+
+    for (int i = 0; i < 10; i++) {
+        fds[i] = harness_connect(srv->port);
+        ck_assert_int_ge(fds[i], 0);
+    }
+    ck_assert_int_eq(harness_write_all(fds[0], "x", 1), 0);
+    /* exit 0 within a second, connections closed */
+    ck_assert_msg(harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
+                  "%s", harness_error());
+    for (int i = 0; i < 10; i++) {
+        char c;
+        ck_assert_int_le(recv(fds[i], &c, 1, 0), i == 0 ? 1 : 0);
+        close(fds[i]);
+    }
+}
+END_TEST
+
+START_TEST(test_echo_port_in_use)
+{
+    struct hproc *srv = start_echo();
+    char port[16], *err = NULL;
+    const char *argv[] = {SERVER, "-p", port, NULL};
+
+    snprintf(port, sizeof(port), "%u", srv->port);
+    ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 1);
+    ck_assert_msg(strstr(err, port) != NULL, "error does not name the port: %s",
+                  err);
+    ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'),
+                  "more than one line: %s", err);
+    free(err);
+    stop_clean(srv);
+}
+END_TEST
+
+static const char *const bad_args[][4] = {
+    {"-p", "65536"}, {"-p", "http"}, {"-a", "localhost"},
+    {"-z"},          {"-p"},         {"extra"},
+};
+
+START_TEST(test_echo_bad_options)
+{
+    const char *argv[5] = {SERVER};
+    char *err = NULL;
+
+    for (int i = 0; i < 4 && bad_args[_i][i]; i++)
+        argv[i + 1] = bad_args[_i][i];
+    ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 2);
+    ck_assert_msg(strncmp(err, "echosvr_v1: ", 12) == 0 &&
+                      strstr(err, "usage:") != NULL,
+                  "unexpected stderr: %s", err);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_echo_help)
+{
+    const char *argv[] = {_i ? CLIENT : SERVER, "-h", NULL};
+    char *out = NULL;
+
+    ck_assert_int_eq(harness_run(argv, 3000, &out, NULL), 0);
+    ck_assert_msg(strstr(out, "usage:") && strstr(out, "-p PORT"), "%s", out);
+    free(out);
+}
+END_TEST
+
+START_TEST(test_client_echoes_messages)
+{
+    struct hproc *srv = start_echo();
+    char port[16], *out = NULL;
+    const char *argv[] = {CLIENT, "-p", port, "hello", "two words", NULL};
+
+    snprintf(port, sizeof(port), "%u", srv->port);
+    ck_assert_int_eq(harness_run(argv, 5000, &out, NULL), 0);
+    ck_assert_str_eq(out, "hello\ntwo words\n");
+    free(out);
+    stop_clean(srv);
+}
+END_TEST
+
+START_TEST(test_client_no_server)
+{
+    struct hproc *srv = start_echo();
+    char port[16], *err = NULL;
+    const char *argv[] = {CLIENT, "-p", port, "hello", NULL};
+
+    snprintf(port, sizeof(port), "%u", srv->port);
+    stop_clean(srv); /* a port that was just free of listeners */
+    ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
+    ck_assert_msg(strstr(err, "cannot connect") != NULL, "%s", err);
+    free(err);
+}
+END_TEST
+
+/* A server that flips one bit of what it echoes: the client must notice. */
+START_TEST(test_client_detects_corruption)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sin);
+    char port[16], *err = NULL;
+    const char *argv[] = {CLIENT, "-p", port, "hello", NULL};
+    pid_t pid;
+    int status;
+
+    sin.sin_addr.s_addr = htonl(0x7f000001);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(lfd, 1), 0);
+    getsockname(lfd, (struct sockaddr *)&sin, &len);
+    snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
+    pid = fork();
+    if (pid == 0) {
+        char buf[6];
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0 || harness_read_all(fd, buf, 6) < 0)
+            _exit(1);
+        buf[1] ^= 0x20;
+        _exit(harness_write_all(fd, buf, 6) < 0);
+    }
+    close(lfd);
+    ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
+    ck_assert_msg(strstr(err, "differs") != NULL, "%s", err);
+    free(err);
+    waitpid(pid, &status, 0);
+}
+END_TEST
+
+Suite *echo_suite(void)
+{
+    Suite *s = suite_create("ch3-echo");
+    TCase *tc;
+
+    tc = tcase_create("echo");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_echo_concurrent_clients);
+    tcase_add_test(tc, test_echo_binary_sizes);
+    tcase_add_test(tc, test_echo_half_close);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("limits");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_echo_backpressure_bounds_memory);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifecycle");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 15);
+    tcase_add_loop_test(tc, test_echo_sigterm_with_clients, 0, 2);
+    tcase_add_test(tc, test_echo_port_in_use);
+    tcase_add_loop_test(tc, test_echo_bad_options, 0,
+                        sizeof(bad_args) / sizeof(bad_args[0]));
+    tcase_add_loop_test(tc, test_echo_help, 0, 2);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("client");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 15);
+    tcase_add_test(tc, test_client_echoes_messages);
+    tcase_add_test(tc, test_client_no_server);
+    tcase_add_test(tc, test_client_detects_corruption);
+    suite_add_tcase(s, tc);
+    return s;
+}

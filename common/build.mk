@@ -1,0 +1,114 @@
+# build.mk -- compiler flags and rules shared by common/ and every chapter.
+#
+# A chapter Makefile sets PROGS (programs built from <prog>.c plus the
+# objects in <prog>_OBJS) and includes this file. Knobs:
+#   WERROR=1                     add -Werror (CI does)
+#   SANITIZE=address,undefined   build and test under those sanitizers
+#   SANITIZE=thread              ThreadSanitizer
+#   V=1                          echo full commands
+# Objects depend on .build-flags, so changing a knob rebuilds everything.
+
+COMMON := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+TOP    := $(COMMON)/..
+
+PKG_CONFIG ?= pkg-config
+EVENT_CFLAGS := $(shell $(PKG_CONFIG) --cflags libevent 2>/dev/null)
+EVENT_LIBS   := $(shell $(PKG_CONFIG) --libs libevent 2>/dev/null)
+CHECK_CFLAGS := $(shell $(PKG_CONFIG) --cflags check 2>/dev/null)
+CHECK_LIBS   := $(shell $(PKG_CONFIG) --libs check 2>/dev/null)
+
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+ifeq ($(EVENT_LIBS),)
+$(error pkg-config cannot find libevent: run 'make deps' in the top directory)
+endif
+ifeq ($(CHECK_LIBS),)
+$(error pkg-config cannot find check: run 'make deps' in the top directory)
+endif
+endif
+
+CC     ?= cc
+OPT    ?= -O2 -g
+WARN   := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
+          -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
+          -Wundef -Wno-unused-parameter
+CFLAGS ?= $(OPT)
+CPPFLAGS += -D_GNU_SOURCE -I$(COMMON) $(EVENT_CFLAGS) $(CHECK_CFLAGS)
+ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP
+ifeq ($(WERROR),1)
+ALL_CFLAGS += -Werror
+endif
+ifneq ($(SANITIZE),)
+ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DSVRTUT_DEBUG=1
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+LDLIBS += $(EVENT_LIBS) -lm
+
+LIBSVRTUT := $(COMMON)/libsvrtut.a
+HARNESS   := $(COMMON)/tests/libharness.a
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+# Rebuild when the flags change (the idea of git's GIT-CFLAGS).
+FLAGS_STAMP := .build-flags
+FLAGS_NOW := $(CC) $(ALL_CFLAGS) $(CPPFLAGS) $(LDFLAGS)
+ifneq ($(file <$(FLAGS_STAMP)),$(FLAGS_NOW))
+$(shell printf '%s' '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+endif
+
+%.o: %.c $(FLAGS_STAMP)
+	@echo "  CC      $(CURDIR:$(abspath $(TOP))/%=%)/$@"
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+# --- programs ---------------------------------------------------------------
+# Extra objects of a program are plain prerequisites in the chapter Makefile:
+#     io_conn: flows.o
+$(PROGS): %: %.o $(LIBSVRTUT)
+	@echo "  LINK    $(CURDIR:$(abspath $(TOP))/%=%)/$@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+
+ifneq ($(abspath $(COMMON)),$(CURDIR))
+$(LIBSVRTUT): FORCE
+	$(Q)$(MAKE) --no-print-directory -C $(COMMON) lib
+$(HARNESS): FORCE
+	$(Q)$(MAKE) --no-print-directory -C $(COMMON) harness
+endif
+
+# --- tests ------------------------------------------------------------------
+# Every tests/check_<name>.c exports Suite *<name>_suite(void); the runner
+# is generated from the file names, so adding a suite is adding a file.
+TEST_SRCS   := $(wildcard tests/check_*.c)
+TEST_OBJS   := $(TEST_SRCS:.c=.o) tests/runner_main.o
+TEST_RUNNER := tests/runner
+
+tests/suites.inc: $(TEST_SRCS)
+	$(Q)printf 'SUITE(%s)\n' $(patsubst tests/check_%.c,%,$(TEST_SRCS)) > $@
+
+tests/runner_main.o: $(COMMON)/tests/runner_main.c tests/suites.inc $(FLAGS_STAMP)
+	$(Q)$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -c -o $@ $<
+
+# Suite constructors are found by name, not through a header.
+tests/%.o: tests/%.c $(FLAGS_STAMP)
+	@echo "  CC      $(CURDIR:$(abspath $(TOP))/%=%)/$@"
+	$(Q)$(CC) $(CPPFLAGS) -I$(COMMON)/tests $(ALL_CFLAGS) \
+	    -Wno-missing-prototypes -c -o $@ $<
+
+$(TEST_RUNNER): $(TEST_OBJS) $(TEST_EXTRA_OBJS) $(HARNESS) $(LIBSVRTUT)
+	@echo "  LINK    $(CURDIR:$(abspath $(TOP))/%=%)/$@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(CHECK_LIBS) $(LDLIBS)
+
+# The runner reads CK_RUN_SUITE, CK_RUN_CASE, CK_FORK and CK_VERBOSITY.
+check: all $(TEST_RUNNER)
+	$(Q)./$(TEST_RUNNER)
+
+clean:
+	rm -f *.o *.d tests/*.o tests/*.d $(PROGS) $(TEST_RUNNER) \
+	      tests/suites.inc $(FLAGS_STAMP) $(CLEAN_EXTRA)
+
+.PHONY: all check clean FORCE
+FORCE:
+
+-include $(wildcard *.d tests/*.d)

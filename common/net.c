@@ -1,0 +1,168 @@
+/* net.c -- addresses, listeners and connections for servers and clients. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int net_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+                 socklen_t *len)
+{
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        *len = sizeof(*sin);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        *len = sizeof(*sin6);
+        return 0;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+char *net_format(const struct sockaddr *sa, char *buf, size_t size)
+{
+    char host[INET6_ADDRSTRLEN];
+
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
+        snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
+        snprintf(buf, size, "[%s]:%u", host, ntohs(sin6->sin6_port));
+    } else {
+        snprintf(buf, size, "(family %d)", sa->sa_family);
+    }
+    return buf;
+}
+
+static int bind_socket(const char *addr, uint16_t port, unsigned flags)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, one = 1, saved;
+
+    if (net_sockaddr(addr, port, &ss, &len) < 0)
+        return -1;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* REUSEADDR lets a restarted server bind past old TIME_WAIT sockets;
+     * it never lets two live servers listen on one port. */
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto out_close_fd;
+    if ((flags & NET_REUSEPORT) &&
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto out_close_fd;
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, SOMAXCONN) < 0)
+        goto out_close_fd;
+    return fd;
+
+out_close_fd:
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+struct evconnlistener *net_listen(struct event_base *base, const char *addr,
+                                  uint16_t port, unsigned flags,
+                                  evconnlistener_cb cb, void *arg)
+{
+    struct evconnlistener *lev;
+    int fd, saved;
+
+    fd = bind_socket(addr, port, flags);
+    if (fd < 0)
+        return NULL;
+    /* Backlog 0: listen() was already called, with SOMAXCONN. */
+    lev = evconnlistener_new(
+        base, cb, arg, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+    if (!lev) {
+        saved = errno ? errno : ENOMEM;
+        close(fd);
+        errno = saved;
+    }
+    return lev;
+}
+
+static int listener_sockaddr(struct evconnlistener *lev,
+                             struct sockaddr_storage *ss)
+{
+    socklen_t len = sizeof(*ss);
+
+    return getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)ss, &len);
+}
+
+int net_listener_name(struct evconnlistener *lev, char *buf, size_t size)
+{
+    struct sockaddr_storage ss;
+
+    if (listener_sockaddr(lev, &ss) < 0)
+        return -1;
+    net_format((struct sockaddr *)&ss, buf, size);
+    return 0;
+}
+
+uint16_t net_listener_port(struct evconnlistener *lev)
+{
+    struct sockaddr_storage ss;
+
+    if (listener_sockaddr(lev, &ss) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int net_announce(struct evconnlistener *lev)
+{
+    char name[NET_ADDRSTRLEN];
+
+    if (net_listener_name(lev, name, sizeof(name)) < 0)
+        return -1;
+    if (printf("listening on %s\n", name) < 0 || fflush(stdout) == EOF)
+        return -1;
+    return 0;
+}
+
+int net_nodelay(int fd)
+{
+    int one = 1;
+
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int net_connect(const char *addr, uint16_t port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, saved;
+
+    if (net_sockaddr(addr, port, &ss, &len) < 0)
+        return -1;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 || net_nodelay(fd) < 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}

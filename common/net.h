@@ -1,0 +1,49 @@
+/* net.h -- addresses, listeners and connections for servers and clients. */
+#ifndef COMMON_NET_H
+#define COMMON_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <event2/listener.h>
+
+/* Longest "ADDR:PORT" text, IPv6 in brackets, with its NUL. */
+#define NET_ADDRSTRLEN 56
+
+/* Extra flag for net_listen(): share the port with other processes
+ * (SO_REUSEPORT); the kernel spreads new connections among them. */
+#define NET_REUSEPORT 0x1
+
+/* Fill *ss from a numeric IPv4 or IPv6 address and a port.
+ * Returns 0, or -1 with errno EINVAL if addr is not numeric. */
+int net_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
+                 socklen_t *len);
+
+/* Write "ADDR:PORT" ("[ADDR]:PORT" for IPv6) into buf; returns buf. */
+char *net_format(const struct sockaddr *sa, char *buf, size_t size);
+
+/* A listener on addr:port (port 0: the kernel picks one), SO_REUSEADDR,
+ * close-on-exec, backlog SOMAXCONN. Returns NULL with errno set (for
+ * example EADDRINUSE); the caller logs, it knows what it was starting. */
+struct evconnlistener *net_listen(struct event_base *base, const char *addr,
+                                  uint16_t port, unsigned flags,
+                                  evconnlistener_cb cb, void *arg);
+
+/* The address a listener is really bound to, as "ADDR:PORT". */
+int net_listener_name(struct evconnlistener *lev, char *buf, size_t size);
+/* The port a listener is really bound to (the answer to port 0). */
+uint16_t net_listener_port(struct evconnlistener *lev);
+
+/* Print the one line scripts and tests wait for, "listening on ADDR:PORT",
+ * on stdout, and flush it. Returns 0 or -1 with errno. */
+int net_announce(struct evconnlistener *lev);
+
+/* Blocking TCP connection to addr:port with TCP_NODELAY, for clients.
+ * Returns the socket or -1 with errno. */
+int net_connect(const char *addr, uint16_t port);
+
+/* Disable Nagle's algorithm: an echo must not wait for a delayed ACK. */
+int net_nodelay(int fd);
+
+#endif

@@ -1,0 +1,442 @@
+/* harness.c -- helpers for Check tests that drive the real programs. */
+#include "harness.h"
+
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_PROCS 64
+
+static struct hproc *procs[MAX_PROCS];
+static char errbuf[512];
+
+static void set_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void set_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(errbuf, sizeof(errbuf), fmt, ap);
+    va_end(ap);
+}
+
+const char *harness_error(void) { return errbuf; }
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int harness_ms(int ms)
+{
+    const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+    int mult = m ? atoi(m) : 1;
+
+    return ms * (mult > 0 ? mult : 1);
+}
+
+static int make_capture(char *path, size_t size, const char *what)
+{
+    int fd;
+
+    snprintf(path, size, "/tmp/svrtut-%s-XXXXXX", what);
+    fd = mkstemp(path);
+    if (fd >= 0)
+        fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+}
+
+static void child_exec(const char *const argv[], int out_fd, int err_fd)
+{
+    /* The program must not outlive a failed test. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+        _exit(127);
+    /* execv's prototype predates const; it does not modify argv. */
+    execv(argv[0], (char *const *)(uintptr_t)argv);
+    dprintf(STDERR_FILENO, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+struct hproc *harness_start(const char *const argv[])
+{
+    struct hproc *p = calloc(1, sizeof(*p));
+    int out_fd, err_fd, slot;
+
+    for (slot = 0; slot < MAX_PROCS && procs[slot]; slot++)
+        ;
+    if (!p || slot == MAX_PROCS) {
+        free(p);
+        set_error("too many processes");
+        return NULL;
+    }
+    out_fd = make_capture(p->out_path, sizeof(p->out_path), "out");
+    err_fd = make_capture(p->err_path, sizeof(p->err_path), "err");
+    if (out_fd < 0 || err_fd < 0) {
+        set_error("mkstemp: %s", strerror(errno));
+        free(p);
+        return NULL;
+    }
+    fflush(NULL);
+    p->pid = fork();
+    if (p->pid == 0)
+        child_exec(argv, out_fd, err_fd);
+    close(out_fd);
+    close(err_fd);
+    if (p->pid < 0) {
+        set_error("fork: %s", strerror(errno));
+        unlink(p->out_path);
+        unlink(p->err_path);
+        free(p);
+        return NULL;
+    }
+    procs[slot] = p;
+    return p;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    ssize_t n;
+
+    if (!f)
+        return strdup("");
+    /* getdelim with NUL: the whole text file in one call */
+    n = getdelim(&buf, &len, '\0', f);
+    fclose(f);
+    if (n < 0) {
+        free(buf);
+        return strdup("");
+    }
+    return buf;
+}
+
+char *harness_stdout(const struct hproc *p) { return read_file(p->out_path); }
+char *harness_stderr(const struct hproc *p) { return read_file(p->err_path); }
+
+static bool try_reap(struct hproc *p, bool block)
+{
+    if (p->reaped)
+        return true;
+    if (waitpid(p->pid, &p->status, block ? 0 : WNOHANG) == p->pid)
+        p->reaped = true;
+    return p->reaped;
+}
+
+int harness_wait_output(struct hproc *p, const char *needle, int timeout_ms)
+{
+    long long deadline = now_ms() + harness_ms(timeout_ms);
+    bool found = false;
+
+    for (;;) {
+        char *out = harness_stdout(p);
+        found = strstr(out, needle) != NULL;
+        free(out);
+        if (found)
+            return 0;
+        if (try_reap(p, false)) {
+            set_error("process exited before printing '%s'", needle);
+            return -1;
+        }
+        if (now_ms() > deadline) {
+            set_error("no '%s' within %d ms", needle, harness_ms(timeout_ms));
+            return -1;
+        }
+        usleep(5000);
+    }
+}
+
+struct hproc *harness_start_server(const char *const argv[])
+{
+    struct hproc *p = harness_start(argv);
+    char *out, *line;
+    unsigned port;
+
+    if (!p)
+        return NULL;
+    if (harness_wait_output(p, "\n", 5000) < 0 ||
+        harness_wait_output(p, "listening on ", 5000) < 0) {
+        char *err = harness_stderr(p);
+        fprintf(stderr, "%s did not start (%s); its stderr:\n%s", argv[0],
+                harness_error(), err);
+        free(err);
+        return NULL;
+    }
+    out = harness_stdout(p);
+    line = strstr(out, "listening on ");
+    /* "listening on 127.0.0.1:PORT" or "[::1]:PORT": the last colon */
+    line = line ? strchr(line, '\n') : NULL;
+    if (line) {
+        *line = '\0';
+        line = strrchr(out, ':');
+    }
+    if (!line || sscanf(line + 1, "%u", &port) != 1 || port > 65535) {
+        set_error("cannot parse the listening line: %s", out);
+        free(out);
+        return NULL;
+    }
+    p->port = (uint16_t)port;
+    free(out);
+    return p;
+}
+
+int harness_wait(struct hproc *p, int timeout_ms)
+{
+    long long deadline = now_ms() + harness_ms(timeout_ms);
+
+    while (!try_reap(p, false)) {
+        if (now_ms() > deadline) {
+            set_error("pid %d still running after %d ms", (int)p->pid,
+                      harness_ms(timeout_ms));
+            return -1;
+        }
+        usleep(2000);
+    }
+    if (WIFEXITED(p->status))
+        return WEXITSTATUS(p->status);
+    set_error("pid %d killed by signal %d", (int)p->pid,
+              WIFSIGNALED(p->status) ? WTERMSIG(p->status) : 0);
+    return -1;
+}
+
+int harness_stop(struct hproc *p, int sig, int timeout_ms)
+{
+    if (!p->reaped)
+        kill(p->pid, sig);
+    return harness_wait(p, timeout_ms);
+}
+
+static void forget(struct hproc *p)
+{
+    for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i] == p)
+            procs[i] = NULL;
+    unlink(p->out_path);
+    unlink(p->err_path);
+    free(p);
+}
+
+int harness_run(const char *const argv[], int timeout_ms, char **out,
+                char **err)
+{
+    struct hproc *p = harness_start(argv);
+    int rc;
+
+    if (!p)
+        return -1;
+    rc = harness_wait(p, timeout_ms);
+    if (!p->reaped) {
+        kill(p->pid, SIGKILL);
+        try_reap(p, true);
+    }
+    if (out)
+        *out = harness_stdout(p);
+    if (err)
+        *err = harness_stderr(p);
+    forget(p);
+    return rc;
+}
+
+void harness_cleanup(void)
+{
+    for (int i = 0; i < MAX_PROCS; i++) {
+        struct hproc *p = procs[i];
+        if (!p)
+            continue;
+        if (!p->reaped) {
+            kill(p->pid, SIGKILL);
+            try_reap(p, true);
+        }
+        forget(p);
+    }
+}
+
+long harness_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long kib = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+int harness_connect(uint16_t port) { return net_connect("127.0.0.1", port); }
+
+void harness_fill(unsigned char *buf, size_t len, uint32_t seed)
+{
+    /* xorshift32: cheap, and a zero seed would stick at zero */
+    uint32_t x = seed ? seed : 0x9e3779b9u;
+
+    for (size_t i = 0; i < len; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        buf[i] = (unsigned char)x;
+    }
+}
+
+int harness_write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int harness_read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+
+    while (len > 0) {
+        ssize_t n = recv(fd, p, len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* One step of stream s: returns 1 when finished, 0 to go on, -1 on error. */
+static int pump_one(struct echo_stream *s, short revents, size_t idx)
+{
+    unsigned char buf[65536];
+    ssize_t n;
+
+    if ((revents & POLLOUT) && s->sent < s->len) {
+        size_t chunk = s->len - s->sent;
+        n = send(s->fd, s->data + s->sent, chunk > 65536 ? 65536 : chunk,
+                 MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            set_error("stream %zu: send: %s", idx, strerror(errno));
+            return -1;
+        }
+        if (n > 0)
+            s->sent += (size_t)n;
+        if (s->sent == s->len && s->shut_wr)
+            shutdown(s->fd, SHUT_WR);
+    }
+    if (revents & (POLLIN | POLLHUP | POLLERR)) {
+        n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 0;
+        if (n < 0) {
+            set_error("stream %zu: recv: %s after %zu of %zu bytes", idx,
+                      strerror(errno), s->recvd, s->len);
+            return -1;
+        }
+        if (n == 0) {
+            if (s->recvd == s->len && s->want_eof)
+                return 1;
+            set_error("stream %zu: EOF after %zu of %zu bytes", idx, s->recvd,
+                      s->len);
+            return -1;
+        }
+        if ((size_t)n > s->len - s->recvd) {
+            set_error("stream %zu: %zd bytes more than were sent", idx,
+                      (ssize_t)(s->recvd + (size_t)n - s->len));
+            return -1;
+        }
+        if (memcmp(buf, s->data + s->recvd, (size_t)n) != 0) {
+            set_error("stream %zu: wrong bytes at offset %zu", idx, s->recvd);
+            return -1;
+        }
+        s->recvd += (size_t)n;
+    }
+    return s->recvd == s->len && !s->want_eof;
+}
+
+int echo_pump(struct echo_stream *s, size_t n, int timeout_ms)
+{
+    struct pollfd *pfd = calloc(n, sizeof(*pfd));
+    long long deadline = now_ms() + harness_ms(timeout_ms);
+    size_t done = 0;
+    int rc = 0;
+
+    if (!pfd) {
+        set_error("out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        pfd[i].fd = s[i].fd;
+        if (s[i].sent == s[i].len && s[i].shut_wr)
+            shutdown(s[i].fd, SHUT_WR);
+        if (s[i].recvd == s[i].len && !s[i].want_eof) {
+            pfd[i].fd = -1; /* nothing to send or wait for */
+            done++;
+        }
+    }
+    while (done < n) {
+        for (size_t i = 0; i < n; i++) {
+            if (pfd[i].fd < 0)
+                continue;
+            pfd[i].events = POLLIN;
+            if (s[i].sent < s[i].len)
+                pfd[i].events |= POLLOUT;
+        }
+        if (now_ms() > deadline) {
+            set_error("timeout: %zu of %zu streams done", done, n);
+            rc = -1;
+            break;
+        }
+        if (poll(pfd, n, 100) < 0 && errno != EINTR) {
+            set_error("poll: %s", strerror(errno));
+            rc = -1;
+            break;
+        }
+        for (size_t i = 0; i < n && rc == 0; i++) {
+            int r;
+            if (pfd[i].fd < 0 || !pfd[i].revents)
+                continue;
+            r = pump_one(&s[i], pfd[i].revents, i);
+            if (r < 0)
+                rc = -1;
+            if (r == 1) {
+                pfd[i].fd = -1;
+                done++;
+            }
+        }
+        if (rc < 0)
+            break;
+    }
+    free(pfd);
+    return rc;
+}

@@ -1,0 +1,75 @@
+/* harness.h -- helpers for Check tests that drive the real programs.
+ *
+ * Programs started here write stdout and stderr to temporary files (so a
+ * chatty program never blocks on a full pipe), die with the test process
+ * (PR_SET_PDEATHSIG), and are killed and reaped by harness_cleanup(),
+ * which every suite installs as a checked teardown. */
+#ifndef COMMON_TESTS_HARNESS_H
+#define COMMON_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct hproc {
+    pid_t pid;
+    uint16_t port; /* from "listening on ADDR:PORT", else 0 */
+    int status;    /* wait status once reaped */
+    bool reaped;
+    char out_path[64]; /* captured stdout */
+    char err_path[64]; /* captured stderr */
+};
+
+/* Timeouts scale with CK_TIMEOUT_MULTIPLIER (sanitizer builds set it). */
+int harness_ms(int ms);
+
+/* Start argv (argv[0] is a path) with output captured. NULL on failure. */
+struct hproc *harness_start(const char *const argv[]);
+/* Start a server and wait for its "listening on" line; NULL if it exits
+ * or stays silent (its stderr is copied to ours to explain why). */
+struct hproc *harness_start_server(const char *const argv[]);
+/* Wait for line (a substring) to appear in p's stdout. 0 or -1. */
+int harness_wait_output(struct hproc *p, const char *needle, int timeout_ms);
+/* Wait for exit: the exit code, or -1 after a timeout or if a signal
+ * killed it (p->status tells which). */
+int harness_wait(struct hproc *p, int timeout_ms);
+/* Send sig, then harness_wait(). */
+int harness_stop(struct hproc *p, int sig, int timeout_ms);
+/* Run to completion and return the exit code (-1: timeout or signal);
+ * *out and *err (each may be NULL) receive the output, to be freed. */
+int harness_run(const char *const argv[], int timeout_ms, char **out,
+                char **err);
+/* The captured output so far, NUL-terminated, to be freed. */
+char *harness_stdout(const struct hproc *p);
+char *harness_stderr(const struct hproc *p);
+/* Kill, reap and forget every process started; remove their files. */
+void harness_cleanup(void);
+
+/* Resident set size of a live process in KiB, or -1. */
+long harness_rss_kib(pid_t pid);
+/* A blocking TCP connection to 127.0.0.1:port, or -1. */
+int harness_connect(uint16_t port);
+/* Deterministic pseudo-random bytes: the same seed gives the same bytes. */
+void harness_fill(unsigned char *buf, size_t len, uint32_t seed);
+/* Write or read exactly len bytes (blocking). 0 or -1. */
+int harness_write_all(int fd, const void *buf, size_t len);
+int harness_read_all(int fd, void *buf, size_t len);
+
+/* One connection of echo_pump(): data is sent, the same bytes must come
+ * back in order. sent/recvd may start above 0 to resume a stream. */
+struct echo_stream {
+    int fd;
+    const unsigned char *data;
+    size_t len, sent, recvd;
+    bool shut_wr;  /* half-close once everything is sent */
+    bool want_eof; /* after the echo, the server must close */
+};
+
+/* Drive all streams at once (non-blocking, poll) until every byte is
+ * echoed. 0 on success; -1 on a mismatch, early EOF, error or timeout,
+ * with the reason in harness_error(). */
+int echo_pump(struct echo_stream *s, size_t n, int timeout_ms);
+const char *harness_error(void);
+
+#endif
