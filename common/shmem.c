@@ -1,0 +1,207 @@
+/* shmem.c -- System V shared memory segments with a validated header.
+ *
+ * A segment's life: the creator shmget()s it with IPC_CREAT|IPC_EXCL and
+ * mode 0600, fills the header, initialises the payload, then publishes it
+ * (ready = 1, release). An opener checks ownership and mode with
+ * IPC_STAT, attaches, and checks the header (acquire on ready) before it
+ * reads a byte of payload. The kernel's shm_nattch and shm_cpid, not the
+ * header, decide whether an existing segment is stale: a header can be
+ * garbage, the kernel's bookkeeping cannot. */
+#include "shmem.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SHMEM_MODE 0600
+
+_Static_assert(sizeof(struct shmem_hdr) == 64, "header is one cache line");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "atomics work across processes");
+
+static bool pid_alive(pid_t pid)
+{
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+/* Is the existing segment id in use by a live process? */
+static bool segment_in_use(int id)
+{
+    struct shmid_ds ds;
+
+    if (shmctl(id, IPC_STAT, &ds) < 0)
+        return false;
+    return ds.shm_nattch > 0 && pid_alive(ds.shm_cpid);
+}
+
+static int attach(struct shmem *sm, int id, key_t key, size_t size,
+                  bool readonly)
+{
+    void *addr = shmat(id, NULL, readonly ? SHM_RDONLY : 0);
+
+    if (addr == (void *)-1)
+        return -1;
+    sm->key = key;
+    sm->id = id;
+    sm->hdr = addr;
+    sm->size = size;
+    sm->readonly = readonly;
+    return 0;
+}
+
+int shmem_create(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
+                 size_t size)
+{
+    size_t total = sizeof(struct shmem_hdr) + size;
+    int id, saved;
+
+    id = shmget(key, total, IPC_CREAT | IPC_EXCL | SHMEM_MODE);
+    if (id < 0 && errno == EEXIST) {
+        int old = shmget(key, 0, 0);
+        if (old >= 0 && segment_in_use(old)) {
+            errno = EEXIST;
+            return -1;
+        }
+        /* Stale: its creator died without removing it. */
+        if (old >= 0 && shmctl(old, IPC_RMID, NULL) < 0)
+            return -1;
+        id = shmget(key, total, IPC_CREAT | IPC_EXCL | SHMEM_MODE);
+    }
+    if (id < 0)
+        return -1;
+    if (attach(sm, id, key, size, false) < 0) {
+        saved = errno;
+        shmctl(id, IPC_RMID, NULL);
+        errno = saved;
+        return -1;
+    }
+    sm->hdr->magic = magic;
+    sm->hdr->version = version;
+    sm->hdr->size = total;
+    sm->hdr->owner_pid = (int32_t)getpid();
+    sm->hdr->hdr_size = sizeof(struct shmem_hdr);
+    return 0;
+}
+
+void shmem_publish(struct shmem *sm)
+{
+    /* release: pairs with the acquire in check_header(); the payload the
+     * creator wrote is visible to whoever sees ready == 1. */
+    atomic_store_explicit(&sm->hdr->ready, 1, memory_order_release);
+}
+
+static int check_owner(int id, size_t *segsz)
+{
+    struct shmid_ds ds;
+
+    if (shmctl(id, IPC_STAT, &ds) < 0)
+        return -1;
+    /* Someone else's segment, or one others may write: never trust it. */
+    if (ds.shm_perm.uid != geteuid() || (ds.shm_perm.mode & 0077) != 0) {
+        errno = EACCES;
+        return -1;
+    }
+    *segsz = ds.shm_segsz;
+    return 0;
+}
+
+static int check_header(const struct shmem_hdr *h, uint32_t magic,
+                        uint32_t version, size_t segsz, size_t min_size)
+{
+    /* acquire: pairs with the release in shmem_publish() */
+    if (atomic_load_explicit(&h->ready, memory_order_acquire) != 1) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (h->magic != magic || h->version != version ||
+        h->hdr_size != sizeof(*h) || h->size != segsz ||
+        segsz < sizeof(*h) + min_size) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+int shmem_open(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
+               size_t min_size, bool readonly)
+{
+    size_t segsz;
+    int id, saved;
+
+    id = shmget(key, 0, 0);
+    if (id < 0 || check_owner(id, &segsz) < 0)
+        return -1;
+    if (segsz < sizeof(struct shmem_hdr)) {
+        errno = EPROTO;
+        return -1;
+    }
+    if (attach(sm, id, key, segsz - sizeof(struct shmem_hdr), readonly) < 0)
+        return -1;
+    if (check_header(sm->hdr, magic, version, segsz, min_size) < 0) {
+        saved = errno;
+        shmem_close(sm);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+int shmem_open_or_create(struct shmem *sm, key_t key, uint32_t magic,
+                         uint32_t version, size_t size, bool *created)
+{
+    /* Two processes may start at once; the loser of the IPC_EXCL race
+     * waits (up to a second) for the winner to publish. */
+    for (int tries = 0; tries < 100; tries++) {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+
+        if (shmem_open(sm, key, magic, version, size, false) == 0) {
+            *created = false;
+            return 0;
+        }
+        if (errno == ENOENT) {
+            if (shmem_create(sm, key, magic, version, size) == 0) {
+                *created = true;
+                return 0;
+            }
+            if (errno != EEXIST)
+                return -1;
+        } else if (errno != EAGAIN) {
+            return -1;
+        } else if (tries >= 10 &&
+                   shmem_create(sm, key, magic, version, size) == 0) {
+            /* Never published and nobody alive uses it: a creator died
+             * half-way, and shmem_create() reclaimed the segment. */
+            *created = true;
+            return 0;
+        }
+        nanosleep(&pause, NULL);
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
+void shmem_close(struct shmem *sm)
+{
+    if (sm->hdr)
+        shmdt(sm->hdr);
+    sm->hdr = NULL;
+}
+
+int shmem_remove(struct shmem *sm)
+{
+    int rc = shmctl(sm->id, IPC_RMID, NULL);
+
+    shmem_close(sm);
+    return rc;
+}
+
+int shmem_remove_key(key_t key)
+{
+    int id = shmget(key, 0, 0);
+
+    if (id < 0)
+        return errno == ENOENT ? 0 : -1;
+    return shmctl(id, IPC_RMID, NULL);
+}

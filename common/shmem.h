@@ -1,0 +1,69 @@
+/* shmem.h -- System V shared memory segments that start with a validated
+ * header, so no process trusts a segment it did not check. */
+#ifndef COMMON_SHMEM_H
+#define COMMON_SHMEM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The first 64 bytes of every segment; the payload starts cache-aligned
+ * right after it. Written by the creator, checked by every attacher. */
+struct shmem_hdr {
+    uint32_t magic;         /* what lives here (stats, queue, hash...) */
+    uint32_t version;       /* layout version of that payload */
+    uint64_t size;          /* whole segment in bytes, header included */
+    int32_t owner_pid;      /* the creator */
+    uint32_t hdr_size;      /* sizeof(struct shmem_hdr) */
+    _Atomic uint32_t ready; /* 1 once the payload is initialised */
+    uint8_t pad[36];
+};
+
+struct shmem {
+    key_t key;
+    int id;
+    struct shmem_hdr *hdr; /* the mapping; NULL when not attached */
+    size_t size;           /* payload bytes */
+    bool readonly;
+};
+
+/* Create a segment for size payload bytes, mode 0600, and attach it. If
+ * one already exists under key: refused with EEXIST when a live process
+ * still uses it; reclaimed (removed and created anew) when nothing is
+ * attached or its creator is dead, as after kill -9. The payload is zero;
+ * call shmem_publish() once it is initialised. 0 or -1 with errno. */
+int shmem_create(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
+                 size_t size);
+/* Mark the payload initialised (release): openers may now use it. */
+void shmem_publish(struct shmem *sm);
+
+/* Attach an existing segment, read-write or read-only (SHM_RDONLY), after
+ * checking it is ours (owner uid, mode 0600) and its header: magic,
+ * version, sizes, published. min_size is the smallest payload the caller
+ * can use. Errors: ENOENT (no segment), EACCES (not ours), EPROTO (bad
+ * header or version), EAGAIN (not yet published). */
+int shmem_open(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
+               size_t min_size, bool readonly);
+
+/* Open the segment, or create it if there is none; *created says which.
+ * A creator that loses a race to another is told EEXIST and opens. */
+int shmem_open_or_create(struct shmem *sm, key_t key, uint32_t magic,
+                         uint32_t version, size_t size, bool *created);
+
+static inline void *shmem_data(const struct shmem *sm)
+{
+    return (char *)sm->hdr + sizeof(struct shmem_hdr);
+}
+
+/* Detach (the segment lives on). Safe on a detached struct shmem. */
+void shmem_close(struct shmem *sm);
+/* Mark the segment for removal and detach: it disappears once the last
+ * process detaches, and its key is free at once. 0 or -1 with errno. */
+int shmem_remove(struct shmem *sm);
+/* Remove whatever segment key names, if any: for launchers and tests.
+ * 0 (also when there was none) or -1 with errno. */
+int shmem_remove_key(key_t key);
+
+#endif
