@@ -22,9 +22,10 @@ $(CHAPTERS): common
 
 # One check target per directory, all after the build.
 CHECKS := $(addprefix check-,common $(CHAPTERS))
+# -k: one failing suite does not hide the results of the others.
 check: deps
 	$(MAKE) all
-	$(MAKE) $(CHECKS)
+	$(MAKE) -k $(CHECKS)
 $(CHECKS): check-%:
 	$(MAKE) -C $* check
 
