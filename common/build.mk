@@ -88,7 +88,7 @@ tests/suites.inc: $(TEST_SRCS)
 	$(Q)printf 'SUITE(%s)\n' $(patsubst tests/check_%.c,%,$(TEST_SRCS)) > $@
 
 tests/runner_main.o: $(COMMON)/tests/runner_main.c tests/suites.inc $(FLAGS_STAMP)
-	$(Q)$(CC) $(CPPFLAGS) -Itests $(ALL_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(CPPFLAGS) -Itests -I$(COMMON)/tests $(ALL_CFLAGS) -c -o $@ $<
 
 # Suite constructors are found by name, not through a header.
 tests/%.o: tests/%.c $(FLAGS_STAMP)

@@ -1,6 +1,8 @@
 /* check_shmem.c -- segments: create, open, validation, stale reclaim. */
 #include "shmem.h"
 
+#include "harness.h"
+
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
@@ -14,14 +16,7 @@
 
 static key_t key;
 
-/* A key no other test run shares: derived from our pid. */
-static void setup(void)
-{
-    key = (key_t)(0x5e000000 | ((getpid() & 0xfffff) << 4));
-    shmem_remove_key(key);
-}
-
-static void teardown(void) { shmem_remove_key(key); }
+static void setup(void) { key = harness_key(); }
 
 START_TEST(test_shmem_create_then_open)
 {
@@ -166,14 +161,14 @@ Suite *shmem_suite(void)
     Suite *s = suite_create("shmem");
     TCase *tc = tcase_create("core");
 
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
     tcase_add_test(tc, test_shmem_create_then_open);
     tcase_add_test(tc, test_shmem_open_missing);
     tcase_add_test(tc, test_shmem_open_or_create);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
     tcase_add_test(tc, test_shmem_open_checks_header);
     tcase_add_test(tc, test_shmem_refuses_foreign_mode);
     tcase_add_test(tc, test_shmem_live_owner_refused);

@@ -12,15 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_PROCS 64
+#define MAX_PROCS       64
+#define KEYS_PER_RUNNER 16
 
 static struct hproc *procs[MAX_PROCS];
+static char tmpdir[64];
 static char errbuf[512];
 
 static void set_error(const char *fmt, ...)
@@ -55,9 +58,12 @@ int harness_ms(int ms)
 
 static int make_capture(char *path, size_t size, const char *what)
 {
+    const char *dir = harness_tmpdir();
     int fd;
 
-    snprintf(path, size, "/tmp/svrtut-%s-XXXXXX", what);
+    if (!dir)
+        return -1;
+    snprintf(path, size, "%s/%s-XXXXXX", dir, what);
     fd = mkstemp(path);
     if (fd >= 0)
         fcntl(fd, F_SETFD, FD_CLOEXEC);
@@ -91,7 +97,7 @@ struct hproc *harness_start(const char *const argv[])
     out_fd = make_capture(p->out_path, sizeof(p->out_path), "out");
     err_fd = make_capture(p->err_path, sizeof(p->err_path), "err");
     if (out_fd < 0 || err_fd < 0) {
-        set_error("mkstemp: %s", strerror(errno));
+        set_error("capture file: %s", strerror(errno));
         free(p);
         return NULL;
     }
@@ -257,6 +263,83 @@ int harness_run(const char *const argv[], int timeout_ms, char **out,
     return rc;
 }
 
+static unsigned runner_pid(void)
+{
+    const char *env = getenv("SVRTUT_RUNNER_PID");
+
+    return env ? (unsigned)atoi(env) : (unsigned)getpid();
+}
+
+static void remove_keys(void)
+{
+    unsigned base = 0x5e000000u | (runner_pid() & 0xfffff) << 4;
+
+    for (unsigned i = 0; i < KEYS_PER_RUNNER; i++) {
+        int id = shmget((key_t)(base | i), 0, 0);
+        if (id >= 0)
+            shmctl(id, IPC_RMID, NULL);
+    }
+}
+
+static void remove_tmpdir(void)
+{
+    char cmd[128];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf /tmp/svrtut-test-%u", runner_pid());
+    if (system(cmd) != 0)
+        fprintf(stderr, "harness: cannot remove /tmp/svrtut-test-%u\n",
+                runner_pid());
+    tmpdir[0] = '\0';
+}
+
+void harness_sweep(void)
+{
+    remove_keys();
+    remove_tmpdir();
+}
+
+/* The first use in each test process sweeps what a failed test left. */
+static void sweep_once(void)
+{
+    static pid_t swept_in;
+
+    if (swept_in != getpid()) {
+        swept_in = getpid();
+        remove_keys();
+    }
+}
+
+int harness_key(void)
+{
+    static unsigned counter;
+
+    sweep_once();
+    /* never IPC_PRIVATE (0): the prefix is 0x5e */
+    return (int)(0x5e000000u | (runner_pid() & 0xfffff) << 4 |
+                 (counter++ % KEYS_PER_RUNNER));
+}
+
+const char *harness_tmpdir(void)
+{
+    struct stat st;
+
+    sweep_once();
+    if (tmpdir[0])
+        return tmpdir;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/svrtut-test-%u", runner_pid());
+    if (mkdir(tmpdir, 0700) < 0 && errno != EEXIST)
+        goto fail;
+    /* A predictable name in /tmp: make sure it is our own directory. */
+    if (lstat(tmpdir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid() || (st.st_mode & 0077) != 0)
+        goto fail;
+    return tmpdir;
+fail:
+    set_error("cannot use %s as a private directory", tmpdir);
+    tmpdir[0] = '\0';
+    return NULL;
+}
+
 void harness_cleanup(void)
 {
     for (int i = 0; i < MAX_PROCS; i++) {
@@ -269,6 +352,7 @@ void harness_cleanup(void)
         }
         forget(p);
     }
+    harness_sweep();
 }
 
 long harness_rss_kib(pid_t pid)

@@ -1,9 +1,15 @@
 /* harness.h -- helpers for Check tests that drive the real programs.
  *
- * Programs started here write stdout and stderr to temporary files (so a
- * chatty program never blocks on a full pipe), die with the test process
- * (PR_SET_PDEATHSIG), and are killed and reaped by harness_cleanup(),
- * which every suite installs as a checked teardown. */
+ * Programs started here write stdout and stderr to files in a private
+ * directory (so a chatty program never blocks on a full pipe), die with
+ * the test process (PR_SET_PDEATHSIG), and are killed and reaped by
+ * harness_cleanup(), which suites install as a checked teardown.
+ *
+ * In Check's fork mode a failed assertion ends the test process at once,
+ * teardown skipped. So keys and files belong to the runner, not the test:
+ * runner_main.c exports SVRTUT_RUNNER_PID, the first harness_key() or
+ * harness_tmpdir() of each test sweeps what an earlier failed test left,
+ * and the runner sweeps once more before it exits (harness_sweep()). */
 #ifndef COMMON_TESTS_HARNESS_H
 #define COMMON_TESTS_HARNESS_H
 
@@ -43,8 +49,17 @@ int harness_run(const char *const argv[], int timeout_ms, char **out,
 /* The captured output so far, NUL-terminated, to be freed. */
 char *harness_stdout(const struct hproc *p);
 char *harness_stderr(const struct hproc *p);
-/* Kill, reap and forget every process started; remove their files. */
+/* Kill, reap and forget every process started; remove every segment of
+ * harness_key() and the directory of harness_tmpdir(). */
 void harness_cleanup(void);
+
+/* A System V key private to this test runner: 0x5e, 20 bits of the
+ * runner's pid, a 4-bit counter. Up to 16 per test. */
+int harness_key(void);
+/* A private directory (0700) of this runner for FIFOs and files. */
+const char *harness_tmpdir(void);
+/* Remove every key and file of this runner. */
+void harness_sweep(void);
 
 /* Resident set size of a live process in KiB, or -1. */
 long harness_rss_kib(pid_t pid);

@@ -5,8 +5,12 @@
  * tests/check_<name>.c files: one SUITE(name) line each. CK_ENV makes the
  * runner honour CK_VERBOSITY, CK_RUN_SUITE, CK_RUN_CASE, CK_FORK and
  * CK_TAP_LOG_FILE_NAME. */
+#include "harness.h"
+
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define SUITE(name) Suite *name##_suite(void);
 #include <suites.inc> /* tests/suites.inc of the directory built */
@@ -15,7 +19,12 @@
 int main(void)
 {
     SRunner *sr = srunner_create(NULL);
+    char pid[16];
     int failed;
+
+    /* Test processes name their keys and files after the runner. */
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    setenv("SVRTUT_RUNNER_PID", pid, 1);
 
 #define SUITE(name) srunner_add_suite(sr, name##_suite());
 #include <suites.inc> /* tests/suites.inc of the directory built */
@@ -24,5 +33,6 @@ int main(void)
     srunner_run_all(sr, CK_ENV);
     failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+    harness_sweep();
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
