@@ -275,6 +275,34 @@ START_TEST(test_client_echoes_messages)
 }
 END_TEST
 
+/* Lines from stdin, one of them far larger than the socket buffers: the
+ * client must read while it writes or both sides wait forever. */
+START_TEST(test_client_stdin_large_line)
+{
+    struct hproc *srv = start_echo();
+    const size_t big = 8u * 1024 * 1024;
+    char port[16], path[128], *out = NULL, *text = malloc(big + 16);
+    const char *argv[] = {CLIENT, "-p", port, NULL};
+    FILE *f;
+
+    ck_assert_ptr_nonnull(text);
+    snprintf(port, sizeof(port), "%u", srv->port);
+    snprintf(path, sizeof(path), "%s/input", harness_tmpdir());
+    memset(text, 'a', big);
+    memcpy(text + big, "\nshort\n", 8);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, big + 8, f), big + 8);
+    fclose(f);
+    ck_assert_int_eq(harness_run_input(argv, path, 20000, &out, NULL), 0);
+    ck_assert_uint_eq(strlen(out), big + 7);
+    ck_assert_int_eq(memcmp(out, text, big + 7), 0);
+    free(out);
+    free(text);
+    stop_clean(srv);
+}
+END_TEST
+
 START_TEST(test_client_no_server)
 {
     struct hproc *srv = start_echo();
@@ -355,6 +383,7 @@ Suite *echo_suite(void)
     tcase_add_checked_fixture(tc, NULL, harness_cleanup);
     tcase_set_timeout(tc, 15);
     tcase_add_test(tc, test_client_echoes_messages);
+    tcase_add_test(tc, test_client_stdin_large_line);
     tcase_add_test(tc, test_client_no_server);
     tcase_add_test(tc, test_client_detects_corruption);
     suite_add_tcase(s, tc);

@@ -70,11 +70,15 @@ static int make_capture(char *path, size_t size, const char *what)
     return fd;
 }
 
-static void child_exec(const char *const argv[], int out_fd, int err_fd)
+static void child_exec(const char *const argv[], const char *in_path,
+                       int out_fd, int err_fd)
 {
+    int in_fd = open(in_path ? in_path : "/dev/null", O_RDONLY);
+
     /* The program must not outlive a failed test. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
+    if (in_fd < 0 || dup2(in_fd, STDIN_FILENO) < 0 ||
+        dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0)
         _exit(127);
     /* execv's prototype predates const; it does not modify argv. */
     execv(argv[0], (char *const *)(uintptr_t)argv);
@@ -83,6 +87,11 @@ static void child_exec(const char *const argv[], int out_fd, int err_fd)
 }
 
 struct hproc *harness_start(const char *const argv[])
+{
+    return harness_start_input(argv, NULL);
+}
+
+struct hproc *harness_start_input(const char *const argv[], const char *in_path)
 {
     struct hproc *p = calloc(1, sizeof(*p));
     int out_fd, err_fd, slot;
@@ -104,7 +113,7 @@ struct hproc *harness_start(const char *const argv[])
     fflush(NULL);
     p->pid = fork();
     if (p->pid == 0)
-        child_exec(argv, out_fd, err_fd);
+        child_exec(argv, in_path, out_fd, err_fd);
     close(out_fd);
     close(err_fd);
     if (p->pid < 0) {
@@ -245,7 +254,13 @@ static void forget(struct hproc *p)
 int harness_run(const char *const argv[], int timeout_ms, char **out,
                 char **err)
 {
-    struct hproc *p = harness_start(argv);
+    return harness_run_input(argv, NULL, timeout_ms, out, err);
+}
+
+int harness_run_input(const char *const argv[], const char *in_path,
+                      int timeout_ms, char **out, char **err)
+{
+    struct hproc *p = harness_start_input(argv, in_path);
     int rc;
 
     if (!p)

@@ -30,8 +30,11 @@ struct hproc {
 /* Timeouts scale with CK_TIMEOUT_MULTIPLIER (sanitizer builds set it). */
 int harness_ms(int ms);
 
-/* Start argv (argv[0] is a path) with output captured. NULL on failure. */
+/* Start argv (argv[0] is a path) with output captured and stdin from
+ * /dev/null, or from the file in_path. NULL on failure. */
 struct hproc *harness_start(const char *const argv[]);
+struct hproc *harness_start_input(const char *const argv[],
+                                  const char *in_path);
 /* Start a server and wait for its "listening on" line; NULL if it exits
  * or stays silent (its stderr is copied to ours to explain why). */
 struct hproc *harness_start_server(const char *const argv[]);
@@ -46,6 +49,8 @@ int harness_stop(struct hproc *p, int sig, int timeout_ms);
  * *out and *err (each may be NULL) receive the output, to be freed. */
 int harness_run(const char *const argv[], int timeout_ms, char **out,
                 char **err);
+int harness_run_input(const char *const argv[], const char *in_path,
+                      int timeout_ms, char **out, char **err);
 /* The captured output so far, NUL-terminated, to be freed. */
 char *harness_stdout(const struct hproc *p);
 char *harness_stderr(const struct hproc *p);
