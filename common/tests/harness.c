@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define MAX_PROCS       64
-#define KEYS_PER_RUNNER 16
+#define KEYS_PER_RUNNER 256 /* 16 from harness_key(), 128 from _base() */
 
 static struct hproc *procs[MAX_PROCS];
 static char tmpdir[64];
@@ -285,9 +285,16 @@ static unsigned runner_pid(void)
     return env ? (unsigned)atoi(env) : (unsigned)getpid();
 }
 
+/* 0x40 + 22 bits of pid (pid_max is at most 2^22) + 8 bits: unique to
+ * this runner, never IPC_PRIVATE, never negative. */
+static unsigned runner_keys(void)
+{
+    return 0x40000000u | (runner_pid() & 0x3fffff) << 8;
+}
+
 static void remove_keys(void)
 {
-    unsigned base = 0x5e000000u | (runner_pid() & 0xfffff) << 4;
+    unsigned base = runner_keys();
 
     for (unsigned i = 0; i < KEYS_PER_RUNNER; i++) {
         int id = shmget((key_t)(base | i), 0, 0);
@@ -329,9 +336,13 @@ int harness_key(void)
     static unsigned counter;
 
     sweep_once();
-    /* never IPC_PRIVATE (0): the prefix is 0x5e */
-    return (int)(0x5e000000u | (runner_pid() & 0xfffff) << 4 |
-                 (counter++ % KEYS_PER_RUNNER));
+    return (int)(runner_keys() | (counter++ % 16));
+}
+
+int harness_key_base(void)
+{
+    sweep_once();
+    return (int)(runner_keys() | 0x80);
 }
 
 const char *harness_tmpdir(void)

@@ -58,9 +58,12 @@ char *harness_stderr(const struct hproc *p);
  * harness_key() and the directory of harness_tmpdir(). */
 void harness_cleanup(void);
 
-/* A System V key private to this test runner: 0x5e, 20 bits of the
- * runner's pid, a 4-bit counter. Up to 16 per test. */
+/* A System V key private to this test runner (derived from its pid): up
+ * to 16 different ones per test. */
 int harness_key(void);
+/* The first of 128 consecutive keys private to this runner, for programs
+ * that derive several keys from one base. */
+int harness_key_base(void);
 /* A private directory (0700) of this runner for FIFOs and files. */
 const char *harness_tmpdir(void);
 /* Remove every key and file of this runner. */
