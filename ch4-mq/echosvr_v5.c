@@ -342,6 +342,7 @@ int main(int argc, char **argv)
                                 .key = MQPAIR_DEFAULT_KEY,
                                 .n = 1,
                                 .slow_arg = "0",
+                                .conns_arg = "65536",
                                 .rc = 1};
     struct stopsig *ss = NULL;
     struct event *child_ev = NULL;

@@ -1,0 +1,474 @@
+/* check_mq.c -- the two-process echo server, end to end: echosvr_v5
+ * starting md and io_conn, flows, md crashes, a slow md, -n 2, shutdown. */
+#include "harness.h"
+#include "mqpair.h"
+#include "stats.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SERVER "./echosvr_v5"
+
+static key_t base;
+static char keystr[16], dir[128];
+
+static void setup(void)
+{
+    base = harness_key_base();
+    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
+    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
+}
+
+/* echosvr_v5 -p 0 -k KEY -d DIR plus up to 4 more arguments. */
+static struct hproc *start_v5(const char *a1, const char *a2, const char *a3,
+                              const char *a4)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d",
+                          dir,    a1,   a2,  a3,   a4,     NULL};
+    struct hproc *p = harness_start_server(argv);
+
+    ck_assert_msg(p != NULL, "echosvr_v5 did not start: %s", harness_error());
+    return p;
+}
+
+static void stop_clean(struct hproc *srv)
+{
+    int rc = harness_stop(srv, SIGTERM, 5000);
+    char *err = harness_stderr(srv);
+
+    ck_assert_msg(rc == 0, "exit %d (%s); stderr:\n%s", rc, harness_error(),
+                  err);
+    free(err);
+}
+
+/* A counter from a statistics block, as viewstats would show it. */
+static uint64_t counter(key_t key, const char *name)
+{
+    struct stats st;
+    struct stats_snapshot snap;
+    int i;
+
+    ck_assert_msg(stats_open(&st, key) == 0, "stats %#x: %s", (unsigned)key,
+                  strerror(errno));
+    ck_assert_int_eq(stats_read(&st, &snap), 0);
+    stats_close(&st);
+    i = stats_find(&snap, name);
+    ck_assert_msg(i >= 0, "no counter %s", name);
+    return snap.value[i];
+}
+
+static pid_t writer_pid(key_t key)
+{
+    struct stats st;
+    struct stats_snapshot snap;
+
+    ck_assert_int_eq(stats_open(&st, key), 0);
+    ck_assert_int_eq(stats_read(&st, &snap), 0);
+    stats_close(&st);
+    return snap.pid;
+}
+
+/* n connections, each sending msgs pipelined messages of 1-200 bytes. */
+static void echo_many(uint16_t port, int n, int msgs, int timeout_ms)
+{
+    struct echo_stream *s = calloc((size_t)n, sizeof(*s));
+    unsigned char **bufs = calloc((size_t)n, sizeof(*bufs));
+
+    ck_assert(s && bufs);
+    for (int i = 0; i < n; i++) {
+        size_t len = 0, cap = (size_t)msgs * 220 + 1;
+        bufs[i] = malloc(cap);
+        ck_assert_ptr_nonnull(bufs[i]);
+        for (int m = 0; m < msgs; m++) {
+            int head = snprintf((char *)bufs[i] + len, cap - len,
+                                "c%03d m%04d ", i, m);
+            size_t body = (size_t)(i * 7 + m * 13) % 190;
+            harness_fill(bufs[i] + len + head, body,
+                         (uint32_t)(i * msgs + m + 1));
+            len += (size_t)head + body;
+            bufs[i][len++] = '\n';
+        }
+        s[i] = (struct echo_stream){
+            .fd = harness_connect(port), .data = bufs[i], .len = len};
+        ck_assert_msg(s[i].fd >= 0, "connect %d: %s", i, strerror(errno));
+    }
+    ck_assert_msg(echo_pump(s, (size_t)n, timeout_ms) == 0, "%s",
+                  harness_error());
+    for (int i = 0; i < n; i++) {
+        close(s[i].fd);
+        free(bufs[i]);
+    }
+    free(bufs);
+    free(s);
+}
+
+START_TEST(test_mq_many_clients)
+{
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+
+    echo_many(srv->port, 100, 1000, 60000);
+    stop_clean(srv);
+}
+END_TEST
+
+/* Payloads from 0 bytes to 1 MiB (larger than a queue message: io_conn
+ * splits it, md answers each part, the client sees one stream). */
+START_TEST(test_mq_payload_sizes)
+{
+    static const size_t sizes[] = {0,     1,     4096,       65535,
+                                   65536, 65537, 1024 * 1024};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    unsigned char *data = malloc(sizes[N - 1]);
+    struct echo_stream s[N];
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, sizes[N - 1], 3);
+    for (int i = 0; i < N; i++) {
+        s[i] = (struct echo_stream){.fd = harness_connect(srv->port),
+                                    .data = data,
+                                    .len = sizes[i],
+                                    .shut_wr = true,
+                                    .want_eof = true};
+        ck_assert_int_ge(s[i].fd, 0);
+    }
+    ck_assert_msg(echo_pump(s, N, 30000) == 0, "%s", harness_error());
+    for (int i = 0; i < N; i++)
+        close(s[i].fd);
+    free(data);
+    stop_clean(srv);
+}
+END_TEST
+
+/* Close with a reset: io_conn frees the flow at once, before md answers. */
+static void abort_conn(int fd)
+{
+    struct linger lg = {1, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+/* With one connection slot and a slow md: A's request is still queued
+ * when A goes away and B takes the slot. md's late reply to A must be
+ * dropped, not sent to B. */
+START_TEST(test_mq_reply_to_closed_flow_dropped)
+{
+    struct hproc *srv = start_v5("-c", "1", "-s", "300000");
+    key_t io_stats = mqpair_io_stats_key(base, 0);
+    char buf[16] = {0};
+    int a, b;
+
+    a = harness_connect(srv->port);
+    ck_assert_int_eq(harness_write_all(a, "AAAA", 4), 0);
+    usleep(50000); /* let io_conn forward it */
+    abort_conn(a);
+    for (int i = 0; i < 100 && counter(io_stats, "conns_open") != 0; i++)
+        usleep(10000);
+    b = harness_connect(srv->port);
+    ck_assert_int_ge(b, 0);
+    ck_assert_int_eq(harness_write_all(b, "BBBB", 4), 0);
+    ck_assert_int_eq(harness_read_all(b, buf, 4), 0);
+    ck_assert_str_eq(buf, "BBBB");
+    ck_assert_uint_eq(counter(io_stats, "dropped_closed"), 1);
+    ck_assert_uint_eq(counter(io_stats, "conns_accepted"), 2);
+    close(b);
+    stop_clean(srv);
+}
+END_TEST
+
+/* md is killed three times while 20 clients stream: every byte comes back
+ * once, in order; md was restarted each time. */
+START_TEST(test_mq_md_killed_nothing_lost)
+{
+    enum { CONNS = 20, LEN = 512 * 1024 };
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    key_t md_stats = mqpair_md_stats_key(base);
+    unsigned char *data = malloc(LEN);
+    struct echo_stream s[CONNS];
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, LEN, 11);
+    for (int i = 0; i < CONNS; i++) {
+        s[i] = (struct echo_stream){
+            .fd = harness_connect(srv->port), .data = data, .len = LEN};
+        ck_assert_int_ge(s[i].fd, 0);
+    }
+    for (int k = 0; k < 3; k++) {
+        pid_t md;
+        /* stream for a moment, then kill md in the middle of it */
+        echo_pump(s, CONNS, 50);
+        md = writer_pid(md_stats);
+        ck_assert_int_eq(kill(md, SIGKILL), 0);
+        for (int i = 0; i < 200; i++) {
+            struct stats st;
+            if (stats_open(&st, md_stats) == 0) {
+                struct stats_snapshot snap;
+                bool fresh = stats_read(&st, &snap) == 0 && snap.pid != md;
+                stats_close(&st);
+                if (fresh)
+                    break;
+            }
+            usleep(10000);
+        }
+    }
+    ck_assert_msg(echo_pump(s, CONNS, 60000) == 0, "%s", harness_error());
+    for (int i = 0; i < CONNS; i++)
+        close(s[i].fd);
+    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
+                      3);
+    free(data);
+    stop_clean(srv);
+}
+END_TEST
+
+/* md is killed while it holds a request (sleeping in -s before it
+ * replies): the request was not consumed, so the restarted md answers. */
+START_TEST(test_mq_md_killed_before_reply)
+{
+    struct hproc *srv = start_v5("-s", "400000", NULL, NULL);
+    char buf[8] = {0};
+    int fd = harness_connect(srv->port);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(harness_write_all(fd, "ping1", 5), 0);
+    usleep(150000); /* md is now inside its 400 ms sleep */
+    ck_assert_int_eq(kill(writer_pid(mqpair_md_stats_key(base)), SIGKILL), 0);
+    ck_assert_int_eq(harness_read_all(fd, buf, 5), 0);
+    ck_assert_str_eq(buf, "ping1");
+    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
+                      1);
+    close(fd);
+    stop_clean(srv);
+}
+END_TEST
+
+struct fake_md {
+    struct mqpair *mq;
+    int replies; /* how many times to answer each request */
+    int seen;
+};
+
+static int answer_cb(uint32_t id, const void *data, size_t len, void *arg)
+{
+    struct fake_md *f = arg;
+
+    for (int i = 0; i < f->replies; i++)
+        ck_assert_int_eq(spscq_push(f->mq->out, id, data, len), 0);
+    f->seen++;
+    return 0;
+}
+
+/* io_conn started by hand, and the test playing md: it answers the same
+ * request twice, as an md restarted between reply and consume would.
+ * The client must see the echo once; io_conn counts the duplicate. */
+START_TEST(test_mq_duplicate_reply_dropped)
+{
+    const char *argv[] = {"./io_conn", "-p", "0", "-k",
+                          keystr,      "-d", dir, NULL};
+    struct hproc *io = harness_start_server(argv);
+    struct fake_md f = {.replies = 2};
+    struct mqpair mq;
+    char buf[16] = {0};
+    int fd;
+
+    ck_assert_msg(io != NULL, "%s", harness_error());
+    ck_assert_int_eq(mqpair_open(&mq, base, dir, 0, MQPAIR_MD), 0);
+    f.mq = &mq;
+    fd = harness_connect(io->port);
+    ck_assert_int_eq(harness_write_all(fd, "once", 4), 0);
+    for (int i = 0; i < 500 && f.seen == 0; i++) {
+        ck_assert_int_ge(spscq_drain(mq.in, answer_cb, &f, 16), 0);
+        usleep(10000);
+    }
+    ck_assert_int_eq(f.seen, 1);
+    f.replies = 1;
+    ck_assert_int_eq(harness_write_all(fd, "next", 4), 0);
+    for (int i = 0; i < 500 && f.seen == 1; i++) {
+        ck_assert_int_ge(spscq_drain(mq.in, answer_cb, &f, 16), 0);
+        usleep(10000);
+    }
+    ck_assert_int_eq(harness_read_all(fd, buf, 8), 0);
+    ck_assert_str_eq(buf, "oncenext");
+    ck_assert_uint_eq(counter(mqpair_io_stats_key(base, 0), "dropped_dup"), 1);
+    close(fd);
+    mqpair_close(&mq);
+    ck_assert_int_eq(harness_stop(io, SIGTERM, 3000), 0);
+    mqpair_remove_all(base, dir, 1);
+}
+END_TEST
+
+/* A slow md: the queue to md fills, io_conn stops reading (queue_full
+ * counted), its memory stays bounded, and every byte arrives in the end. */
+START_TEST(test_mq_slow_md_backpressure)
+{
+    const size_t len = 32u * 1024 * 1024;
+    struct hproc *srv = start_v5("-s", "500", NULL, NULL);
+    key_t io_stats = mqpair_io_stats_key(base, 0);
+    unsigned char *data = malloc(len);
+    struct echo_stream s;
+    pid_t io;
+    long rss_before, rss_peak = 0;
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, len, 17);
+    io = writer_pid(io_stats);
+    rss_before = harness_rss_kib(io);
+    s = (struct echo_stream){
+        .fd = harness_connect(srv->port), .data = data, .len = len};
+    ck_assert_int_ge(s.fd, 0);
+    while (s.recvd < len) {
+        long rss;
+        int rc = echo_pump(&s, 1, 200);
+        ck_assert_msg(rc == 0 || strncmp(harness_error(), "timeout", 7) == 0,
+                      "%s", harness_error());
+        rss = harness_rss_kib(io);
+        if (rss > rss_peak)
+            rss_peak = rss;
+        if (rc == 0)
+            break;
+    }
+    ck_assert_uint_gt(counter(io_stats, "queue_full"), 0);
+    /* the queues live in shared memory (8 MiB, counted in RSS as they are
+     * touched); io_conn's own buffers stay within a few hundred KiB */
+    ck_assert_msg(rss_peak - rss_before < 16 * 1024,
+                  "io_conn RSS grew from %ld to %ld KiB for %zu bytes",
+                  rss_before, rss_peak, len);
+    close(s.fd);
+    free(data);
+    stop_clean(srv);
+}
+END_TEST
+
+/* -n 2: two io_conn processes share the port; both get connections. */
+START_TEST(test_mq_two_io_conn)
+{
+    struct hproc *srv = start_v5("-n", "2", NULL, NULL);
+    uint64_t a, b;
+
+    echo_many(srv->port, 64, 50, 30000);
+    a = counter(mqpair_io_stats_key(base, 0), "conns_accepted");
+    b = counter(mqpair_io_stats_key(base, 1), "conns_accepted");
+    ck_assert_uint_eq(a + b, 64);
+    ck_assert_msg(a > 0 && b > 0, "connections not spread: %llu and %llu",
+                  (unsigned long long)a, (unsigned long long)b);
+    stop_clean(srv);
+}
+END_TEST
+
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* SIGTERM: exit 0, no segment, no FIFO, no child left. */
+START_TEST(test_mq_sigterm_leaves_nothing)
+{
+    struct hproc *srv = start_v5("-n", "2", NULL, NULL);
+    pid_t kids[3];
+    int fd = harness_connect(srv->port);
+
+    kids[0] = writer_pid(mqpair_md_stats_key(base));
+    kids[1] = writer_pid(mqpair_io_stats_key(base, 0));
+    kids[2] = writer_pid(mqpair_io_stats_key(base, 1));
+    ck_assert_int_eq(count_entries(dir), 4);
+    ck_assert_int_ge(fd, 0);
+    stop_clean(srv);
+    for (int i = 0; i < 3; i++)
+        ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
+                      "child %d still alive", (int)kids[i]);
+    for (int k = 0; k < 4 * MQPAIR_MAX_IO + 2; k++)
+        ck_assert_msg(shmget(base + k, 0, 0) < 0, "segment %#x left behind",
+                      (unsigned)(base + k));
+    ck_assert_int_eq(count_entries(dir), 0);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_mq_second_server_same_key)
+{
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    char *err = NULL;
+
+    ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
+    ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
+    free(err);
+    echo_many(srv->port, 1, 10, 5000); /* the first one is unharmed */
+    stop_clean(srv);
+}
+END_TEST
+
+static const char *const programs[] = {"./echosvr_v5", "./io_conn", "./md"};
+
+START_TEST(test_mq_usage)
+{
+    const char *help[] = {programs[_i], "-h", NULL};
+    const char *bad[] = {programs[_i], "-k", "0", NULL};
+    char *out = NULL, *err = NULL;
+
+    ck_assert_int_eq(harness_run(help, 3000, &out, NULL), 0);
+    ck_assert_msg(strstr(out, "usage:") && strstr(out, "-k KEY"), "%s", out);
+    ck_assert_int_eq(harness_run(bad, 3000, NULL, &err), 2);
+    ck_assert_msg(strstr(err, "bad key '0'"), "%s", err);
+    free(out);
+    free(err);
+}
+END_TEST
+
+Suite *mq_suite(void)
+{
+    Suite *s = suite_create("ch4-mq");
+    TCase *tc;
+
+    tc = tcase_create("echo");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_mq_many_clients);
+    tcase_add_test(tc, test_mq_payload_sizes);
+    tcase_add_test(tc, test_mq_two_io_conn);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("flows");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_mq_reply_to_closed_flow_dropped);
+    tcase_add_test(tc, test_mq_duplicate_reply_dropped);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("failures");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_mq_md_killed_nothing_lost);
+    tcase_add_test(tc, test_mq_md_killed_before_reply);
+    tcase_add_test(tc, test_mq_slow_md_backpressure);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifecycle");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_mq_sigterm_leaves_nothing);
+    tcase_add_test(tc, test_mq_second_server_same_key);
+    tcase_add_loop_test(tc, test_mq_usage, 0, 3);
+    suite_add_tcase(s, tc);
+    return s;
+}
