@@ -144,10 +144,11 @@ START_TEST(test_shm_viewstats_counts_messages)
 }
 END_TEST
 
-/* The reader side of the next test, in its own process: sample until
- * told to stop (a byte or EOF on stop_fd). Exit 0 if every snapshot was
- * consistent and the counters moved; 1 with the reason on stderr. */
-static _Noreturn void sampler(key_t key, int stop_fd)
+/* The reader side of the next test, in its own process: say it is ready
+ * on ready_fd, then sample until EOF on stop_fd. Exit 0 if every snapshot
+ * was consistent and the counters moved meanwhile; else non-zero with
+ * the reason on stderr. */
+static _Noreturn void sampler(key_t key, int ready_fd, int stop_fd)
 {
     struct stats r;
     struct stats_snapshot s;
@@ -166,6 +167,8 @@ static _Noreturn void sampler(key_t key, int stop_fd)
     closed = stats_find(&s, "conns_closed");
     open = stats_find(&s, "conns_open");
     if (in < 0 || out < 0 || msgs < 0 || acc < 0 || closed < 0 || open < 0)
+        _exit(3);
+    if (write(ready_fd, "r", 1) != 1)
         _exit(3);
     for (;;) {
         if (++samples % 64 == 0 && poll(&pfd, 1, 0) != 0)
@@ -189,7 +192,7 @@ static _Noreturn void sampler(key_t key, int stop_fd)
         changes += s.value[in] != prev_in;
         prev_in = s.value[in];
     }
-    if (changes < 10) {
+    if (changes < 5) {
         fprintf(stderr, "only %llu changes seen in %llu samples\n", changes,
                 samples);
         _exit(5);
@@ -202,23 +205,29 @@ static _Noreturn void sampler(key_t key, int stop_fd)
  * the server counts both in one commit; open == accepted - closed). */
 START_TEST(test_shm_snapshots_consistent_under_load)
 {
-    enum { CONNS = 50, LEN = 100 * 1000 };
+    enum { CONNS = 50, LEN = 200 * 1000 };
     struct hproc *srv = start_v4(0);
     struct echo_stream st[CONNS];
     unsigned char *data = malloc(LEN);
-    int pipefd[2], status;
+    int pipefd[2], ready[2], status;
+    char c;
     pid_t pid;
     char *out;
 
     ck_assert_ptr_nonnull(data);
     harness_fill(data, LEN, 11);
     ck_assert_int_eq(pipe(pipefd), 0);
+    ck_assert_int_eq(pipe(ready), 0);
     pid = fork();
     if (pid == 0) {
         close(pipefd[1]);
-        sampler(keys[0], pipefd[0]);
+        sampler(keys[0], ready[1], pipefd[0]);
     }
     close(pipefd[0]);
+    close(ready[1]);
+    /* the load starts once the sampler samples */
+    ck_assert_int_eq(read(ready[0], &c, 1), 1);
+    close(ready[0]);
     for (int i = 0; i < CONNS; i++) {
         st[i] = (struct echo_stream){
             .fd = harness_connect(srv->port), .data = data, .len = LEN};
