@@ -25,21 +25,32 @@ enum { NKEYS = 2 };
 static char keystr[NKEYS][16];
 static key_t keys[NKEYS];
 
-/* Keys private to this test process (common's tests use 0x5e0, 0x5e1). */
-static void setup(void)
+static void remove_keys(void)
+{
+    for (int i = 0; i < NKEYS; i++)
+        shmem_remove_key(keys[i]);
+}
+
+/* Keys private to this runner (common's tests use 0x5e0, 0x5e1), made
+ * from its pid in an unchecked fixture, which runs in the runner before
+ * the tests fork. A failed assertion ends a test's process without its
+ * teardown, and a server killed with it leaves its segment behind: the
+ * unchecked teardown, in the runner, removes it. */
+static void keys_init(void)
 {
     for (int i = 0; i < NKEYS; i++) {
         keys[i] = (key_t)(0x5e200000 | ((getpid() & 0xfffff) << 4) | i);
         snprintf(keystr[i], sizeof(keystr[i]), "%#x", (unsigned)keys[i]);
-        shmem_remove_key(keys[i]);
     }
+    remove_keys();
 }
+
+static void setup(void) { remove_keys(); }
 
 static void teardown(void)
 {
     harness_cleanup();
-    for (int i = 0; i < NKEYS; i++)
-        shmem_remove_key(keys[i]);
+    remove_keys();
 }
 
 static struct hproc *start_v4(int k)
@@ -557,6 +568,7 @@ Suite *shmstats_suite(void)
     TCase *tc;
 
     tc = tcase_create("stats");
+    tcase_add_unchecked_fixture(tc, keys_init, remove_keys);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_shm_viewstats_counts_messages);
@@ -564,6 +576,7 @@ Suite *shmstats_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");
+    tcase_add_unchecked_fixture(tc, keys_init, remove_keys);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_loop_test(tc, test_shm_stop_removes_segment, 0, 2);
@@ -575,6 +588,7 @@ Suite *shmstats_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("viewstats");
+    tcase_add_unchecked_fixture(tc, keys_init, remove_keys);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_viewstats_no_server);
@@ -583,6 +597,7 @@ Suite *shmstats_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("client");
+    tcase_add_unchecked_fixture(tc, keys_init, remove_keys);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_client_v4_load);

@@ -15,12 +15,19 @@
 
 static key_t key;
 
-/* A key private to this test process (shmem's tests use 0x5e0...). */
-static void setup(void)
+/* A key private to this runner: derived from its pid in an unchecked
+ * fixture, which runs in the runner itself, before the tests fork. A
+ * failed assertion ends a test's process without its teardown; the
+ * unchecked teardown, in the runner, still removes the segment. */
+static void key_init(void)
 {
     key = (key_t)(0x5e100000 | ((getpid() & 0xfffff) << 4));
     shmem_remove_key(key);
 }
+
+static void key_remove(void) { shmem_remove_key(key); }
+
+static void setup(void) { shmem_remove_key(key); }
 
 static void teardown(void)
 {
@@ -288,6 +295,7 @@ Suite *stats_suite(void)
     Suite *s = suite_create("stats");
     TCase *tc = tcase_create("core");
 
+    tcase_add_unchecked_fixture(tc, key_init, key_remove);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_stats_commit_then_read);
     tcase_add_test(tc, test_stats_register_errors);
@@ -295,6 +303,7 @@ Suite *stats_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");
+    tcase_add_unchecked_fixture(tc, key_init, key_remove);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, test_stats_open_rejects_corrupt);
