@@ -155,11 +155,14 @@ int harness_wait_output(struct hproc *p, const char *needle, int timeout_ms)
         if (found)
             return 0;
         if (try_reap(p, false)) {
-            set_error("process exited before printing '%s'", needle);
+            set_error("process exited before printing '%s'",
+                      strcmp(needle, "\n") ? needle : "a line");
             return -1;
         }
         if (now_ms() > deadline) {
-            set_error("no '%s' within %d ms", needle, harness_ms(timeout_ms));
+            set_error("no '%s' within %d ms",
+                      strcmp(needle, "\n") ? needle : "line",
+                      harness_ms(timeout_ms));
             return -1;
         }
         usleep(5000);
