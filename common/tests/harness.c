@@ -443,3 +443,105 @@ int echo_pump(struct echo_stream *s, size_t n, int timeout_ms)
     free(pfd);
     return rc;
 }
+
+int echo_check_clients(uint16_t port, int conns, int msgs, int timeout_ms)
+{
+    struct echo_stream *s = calloc((size_t)conns, sizeof(*s));
+    int rc = -1, opened = 0;
+
+    if (!s) {
+        set_error("out of memory");
+        return -1;
+    }
+    for (; opened < conns; opened++) {
+        size_t len = 0, cap = (size_t)msgs * 220;
+        unsigned char *b = malloc(cap);
+        if (!b) {
+            set_error("out of memory");
+            goto out;
+        }
+        for (int m = 0; m < msgs; m++) {
+            int head =
+                snprintf((char *)b + len, cap - len, "c%03d m%04d ", opened, m);
+            size_t body = (size_t)(opened * 7 + m * 13) % 190;
+            harness_fill(b + len + head, body,
+                         (uint32_t)(opened * msgs + m + 1));
+            len += (size_t)head + body;
+            b[len++] = '\n';
+        }
+        s[opened] = (struct echo_stream){
+            .fd = harness_connect(port), .data = b, .len = len};
+        if (s[opened].fd < 0) {
+            set_error("connection %d: %s", opened, strerror(errno));
+            free(b);
+            goto out;
+        }
+    }
+    rc = echo_pump(s, (size_t)conns, timeout_ms);
+out:
+    for (int i = 0; i < opened; i++) {
+        close(s[i].fd);
+        free((void *)(uintptr_t)s[i].data);
+    }
+    free(s);
+    return rc;
+}
+
+int echo_check_sizes(uint16_t port, int timeout_ms)
+{
+    static const size_t sizes[] = {0,    1,         4095,           4096,
+                                   4097, 64 * 1024, 8 * 1024 * 1024};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    struct echo_stream s[N];
+    unsigned char *data = malloc(sizes[N - 1]);
+    int rc = -1, opened = 0;
+
+    if (!data) {
+        set_error("out of memory");
+        return -1;
+    }
+    harness_fill(data, sizes[N - 1], 42);
+    for (int i = 0; i < 256; i++)
+        data[i] = (unsigned char)i;
+    for (; opened < N; opened++) {
+        s[opened] = (struct echo_stream){
+            .fd = harness_connect(port), .data = data, .len = sizes[opened]};
+        if (s[opened].fd < 0) {
+            set_error("connection %d: %s", opened, strerror(errno));
+            goto out;
+        }
+    }
+    rc = echo_pump(s, N, timeout_ms);
+out:
+    for (int i = 0; i < opened; i++)
+        close(s[i].fd);
+    free(data);
+    return rc;
+}
+
+int echo_check_half_close(uint16_t port, int timeout_ms)
+{
+    size_t len = 1024 * 1024;
+    unsigned char *data = malloc(len);
+    struct echo_stream s;
+    int rc = -1;
+
+    if (!data) {
+        set_error("out of memory");
+        return -1;
+    }
+    harness_fill(data, len, 7);
+    s = (struct echo_stream){.fd = harness_connect(port),
+                             .data = data,
+                             .len = len,
+                             .shut_wr = true,
+                             .want_eof = true};
+    if (s.fd < 0)
+        set_error("connect: %s", strerror(errno));
+    else
+        rc = echo_pump(&s, 1, timeout_ms);
+    if (s.fd >= 0)
+        close(s.fd);
+    free(data);
+    return rc;
+}

@@ -72,4 +72,16 @@ struct echo_stream {
 int echo_pump(struct echo_stream *s, size_t n, int timeout_ms);
 const char *harness_error(void);
 
+/* The black-box echo checks every echo server of the course must pass,
+ * shared by the chapters and the exercises. Each connects to
+ * 127.0.0.1:port and returns 0, or -1 with the reason in harness_error(). */
+/* conns connections at once, each pipelining msgs lines of 12 to 200
+ * bytes (a header, then pseudo-random binary bytes). */
+int echo_check_clients(uint16_t port, int conns, int msgs, int timeout_ms);
+/* One connection per size: 0, 1, 4095, 4096, 4097, 64 KiB and 8 MiB, all
+ * at once; every byte value crosses the wire. */
+int echo_check_sizes(uint16_t port, int timeout_ms);
+/* 1 MiB, then shutdown(SHUT_WR): the whole echo must arrive, then EOF. */
+int echo_check_half_close(uint16_t port, int timeout_ms);
+
 #endif
