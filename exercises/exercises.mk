@@ -38,3 +38,13 @@ clean-exercises:
 .PHONY: check-exercise progress grade handout diff check-exercises \
         clean-exercises $(PROVES)
 clean: clean-exercises
+
+# `make deps WITH=gperftools` also installs gperftools' CPU profiler, used
+# by `make profile` (ch3-echo, exercises/ch3-profile) instead of perf.
+ifneq ($(filter gperftools,$(WITH)),)
+deps: deps-gperftools
+endif
+deps-gperftools:
+	@./scripts/deps.sh optional libprofiler google-perftools \
+	    libgoogle-perftools-dev
+.PHONY: deps-gperftools
