@@ -356,6 +356,7 @@ cmd_prove() {
         echo "  PROVE   skipped: no solutions/ (a student copy)"
         return 0
     fi
+    # shellcheck disable=SC2046 # ids are single words
     [ $# -gt 0 ] || set -- $(list_ids)
     for id in "$@"; do
         need_id "$id"
@@ -367,6 +368,7 @@ cmd_prove() {
 cmd_sums() {
     local id=${1:-}
     need_id "$id"
+    # shellcheck disable=SC2046 # file names are single words
     (cd "$EXDIR/$id" && sha256sum $(meta "$id" files) >tests/skeleton.sha256)
     echo "wrote exercises/$id/tests/skeleton.sha256"
 }
@@ -509,27 +511,42 @@ cmd_diff() {
     done
     a=$WORK/from b=$WORK/to
     chapter_files "$TOP/$from" | while read -r f; do
-        printf '%s\t%s\n' "$(echo "$f" | pair_key)" "$f"; done | sort >"$a"
+        printf '%s|%s\n' "$(echo "$f" | pair_key)" "$f"; done | sort >"$a"
     chapter_files "$TOP/$to" | while read -r f; do
-        printf '%s\t%s\n' "$(echo "$f" | pair_key)" "$f"; done | sort >"$b"
-    # Exactly one unpaired .c file on each side: the program renamed.
-    local ua ub
-    ua=$(join -t "$(printf '\t')" -v 1 "$a" "$b" | cut -f 2 | grep '\.c$' || true)
-    ub=$(join -t "$(printf '\t')" -v 2 "$a" "$b" | cut -f 2 | grep '\.c$' || true)
-    if [ "$(echo "$ua" | grep -c .)" -eq 1 ] &&
-        [ "$(echo "$ub" | grep -c .)" -eq 1 ]; then
-        k=$(echo "$ub" | pair_key)
-        awk -F '\t' -v OFS='\t' -v f="$ua" -v k="$k" \
-            '$2 == f { $1 = k } { print }' "$a" >"$a.new"
+        printf '%s|%s\n' "$(echo "$f" | pair_key)" "$f"; done | sort >"$b"
+    # A program renamed (echosvr_v1.c -> echosvr_idle.c): pair each
+    # unpaired .c file of TO with the unpaired one of FROM that shares the
+    # longest prefix, at least 4 characters.
+    join -t '|' -v 1 "$a" "$b" | cut -d '|' -f 2 | grep '\.c$' >"$a.left" || true
+    join -t '|' -v 2 "$a" "$b" | grep '\.c$' >"$a.right" || true
+    while IFS='|' read -r k fb; do
+        best='' bestn=3
+        while read -r fa; do
+            n=0
+            while [ "$n" -lt "${#fa}" ] && [ "${fa:0:n+1}" = "${fb:0:n+1}" ]; do
+                n=$((n + 1))
+            done
+            if [ "$n" -gt "$bestn" ]; then best=$fa bestn=$n; fi
+        done <"$a.left"
+        [ -n "$best" ] || continue
+        awk -F '|' -v OFS='|' -v f="$best" -v k="$k" \
+            '$2 == f { $1 = k } { print }' "$a" | sort >"$a.new"
         mv "$a.new" "$a"
-        sort -o "$a" "$a"
-    fi
-    join -t "$(printf '\t')" -a 1 -a 2 -e '' -o 0,1.2,2.2 "$a" "$b" |
-        while IFS="$(printf '\t')" read -r k fa fb; do
+        grep -vxF "$best" "$a.left" >"$a.new" || true
+        mv "$a.new" "$a.left"
+    done <"$a.right"
+    # A solutions/ directory holds only the learner's files: compare those.
+    join -t '|' -a 1 -a 2 -e '' -o 0,1.2,2.2 "$a" "$b" |
+        while IFS='|' read -r k fa fb; do
+            case $from/$fa/$to/$fb in
+            solutions/*//*) continue ;;
+            */solutions/*/) continue ;;
+            esac
             pa=/dev/null pb=/dev/null
             [ -z "$fa" ] || pa=$TOP/$from/$fa
             [ -z "$fb" ] || pb=$TOP/$to/$fb
-            diff -u --label "a/$from/${fa:-$fb}" --label "b/$to/${fb:-$fa}" \
+            diff -u --label "${fa:+a/$from/}${fa:-/dev/null}" \
+                --label "${fb:+b/$to/}${fb:-/dev/null}" \
                 "$pa" "$pb" || true
         done
 }
