@@ -397,11 +397,12 @@ programs_re() { # every .gitignore'd program, as an anchored path regex
 }
 
 # leaks DIR: every file under DIR that holds a solution. A file holds one
-# when it equals a solution file, or carries at least half (and 3 or more)
-# of the lines that set the solution apart from its skeleton.
+# when it equals a solution file, or carries a run of 4 or more lines that
+# set the solution apart from its skeleton (trimmed, 16 characters or
+# more, not in the skeleton; shorter lines are skipped over), or half of
+# all such lines (and 3 or more).
 leaks() {
-    local root=$1 s rel id base skel nd
-    local tmp
+    local root=$1 s rel id base skel tmp
     tmp=$(mktemp -d -p "$WORK")
     (cd "$root" && find . -type f | sed 's|^\./||') >"$tmp/files"
     (cd "$root" && xargs -d '\n' sha256sum <"$tmp/files") >"$tmp/sums"
@@ -413,19 +414,24 @@ leaks() {
             print "  " substr($0, 67) ": a copy of " n }' "$tmp/sums"
         skel=/dev/null
         [ -f "$EXDIR/$id/$base" ] && skel=$EXDIR/$id/$base
-        # Distinctive lines: trimmed, 16 characters or more, not in the
-        # skeleton.
-        normalize <"$s" | sort -u | comm -23 - <(normalize <"$skel" | sort -u) \
-            >"$tmp/distinct"
-        nd=$(wc -l <"$tmp/distinct")
-        [ "$nd" -ge 3 ] || continue
-        while read -r f; do
-            m=$(normalize <"$root/$f" | sort -u | comm -12 - "$tmp/distinct" |
-                wc -l)
-            if [ "$m" -ge 3 ] && [ $((m * 2)) -ge "$nd" ]; then
-                echo "  $f: $m of the $nd distinctive lines of solutions/$rel"
-            fi
-        done <"$tmp/files"
+        normalize <"$s" | sort -u |
+            comm -23 - <(normalize <"$skel" | sort -u) >"$tmp/distinct"
+        [ "$(wc -l <"$tmp/distinct")" -ge 3 ] || continue
+        (cd "$root" && xargs -d '\n' awk -v n="solutions/$rel" '
+            function report() {
+                if (best >= 4 || (hits >= 3 && hits * 2 >= nd))
+                    printf "  %s: %d lines of %s (%d in a row)\n",
+                        file, hits, n, best
+            }
+            FNR == NR { d[$0] = 1; nd++; next }
+            FNR == 1 { if (file != "") report(); file = FILENAME
+                       run = best = hits = 0; delete seen }
+            { sub(/^[ \t]+/, ""); sub(/[ \t\r]+$/, "") }
+            length($0) < 16 { next }
+            $0 in d { if (!($0 in seen)) hits++; seen[$0] = 1
+                      if (++run > best) best = run; next }
+            { run = 0 }
+            END { if (file != "") report() }' "$tmp/distinct" <"$tmp/files")
     done < <(find "$SOLDIR" -type f)
     rm -rf "$tmp"
 }
@@ -437,6 +443,7 @@ cmd_handout() {
     local out=${1:-svrtut-handout.tar.gz} tmp name=svrtut-handout found first
     [ -d "$SOLDIR" ] || die "no solutions/ here: this is already a student copy"
     case $out in /*) ;; *) out=$PWD/$out ;; esac
+    mkdir -p "$(dirname "$out")"
     tmp=$(mktemp -d -p "$WORK")
     echo "  HANDOUT $out"
     mkdir -p "$tmp/$name"
