@@ -53,14 +53,17 @@ int harness_ms(int ms)
     return ms * (mult > 0 ? mult : 1);
 }
 
-static int make_capture(char *path, size_t size, const char *what)
+/* An anonymous file for captured output: unlinked at once, it vanishes
+ * with the last descriptor, however the test ends. */
+static int make_capture(void)
 {
-    int fd;
+    char path[] = "/tmp/svrtut-out-XXXXXX";
+    int fd = mkstemp(path);
 
-    snprintf(path, size, "/tmp/svrtut-%s-XXXXXX", what);
-    fd = mkstemp(path);
-    if (fd >= 0)
+    if (fd >= 0) {
+        unlink(path);
         fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     return fd;
 }
 
@@ -79,7 +82,7 @@ static void child_exec(const char *const argv[], int out_fd, int err_fd)
 struct hproc *harness_start(const char *const argv[])
 {
     struct hproc *p = calloc(1, sizeof(*p));
-    int out_fd, err_fd, slot;
+    int slot;
 
     for (slot = 0; slot < MAX_PROCS && procs[slot]; slot++)
         ;
@@ -88,51 +91,60 @@ struct hproc *harness_start(const char *const argv[])
         set_error("too many processes");
         return NULL;
     }
-    out_fd = make_capture(p->out_path, sizeof(p->out_path), "out");
-    err_fd = make_capture(p->err_path, sizeof(p->err_path), "err");
-    if (out_fd < 0 || err_fd < 0) {
+    p->out_fd = make_capture();
+    p->err_fd = make_capture();
+    if (p->out_fd < 0 || p->err_fd < 0) {
         set_error("mkstemp: %s", strerror(errno));
-        free(p);
-        return NULL;
+        goto out_close;
     }
     fflush(NULL);
     p->pid = fork();
     if (p->pid == 0)
-        child_exec(argv, out_fd, err_fd);
-    close(out_fd);
-    close(err_fd);
+        child_exec(argv, p->out_fd, p->err_fd);
     if (p->pid < 0) {
         set_error("fork: %s", strerror(errno));
-        unlink(p->out_path);
-        unlink(p->err_path);
-        free(p);
-        return NULL;
+        goto out_close;
     }
     procs[slot] = p;
     return p;
+
+out_close:
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->err_fd >= 0)
+        close(p->err_fd);
+    free(p);
+    return NULL;
 }
 
-static char *read_file(const char *path)
+/* Everything written to a capture file so far, NUL-terminated. pread()
+ * leaves the offset the child writes at untouched. */
+static char *read_capture(int fd)
 {
-    FILE *f = fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
     ssize_t n;
 
-    if (!f)
-        return strdup("");
-    /* getdelim with NUL: the whole text file in one call */
-    n = getdelim(&buf, &len, '\0', f);
-    fclose(f);
-    if (n < 0) {
-        free(buf);
-        return strdup("");
+    while (buf) {
+        if (len + 1 == cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger)
+                break;
+            buf = bigger;
+        }
+        n = pread(fd, buf + len, cap - len - 1, (off_t)len);
+        if (n <= 0) {
+            buf[len] = '\0';
+            return buf;
+        }
+        len += (size_t)n;
     }
-    return buf;
+    free(buf);
+    return strdup("");
 }
 
-char *harness_stdout(const struct hproc *p) { return read_file(p->out_path); }
-char *harness_stderr(const struct hproc *p) { return read_file(p->err_path); }
+char *harness_stdout(const struct hproc *p) { return read_capture(p->out_fd); }
+char *harness_stderr(const struct hproc *p) { return read_capture(p->err_fd); }
 
 static bool try_reap(struct hproc *p, bool block)
 {
@@ -234,8 +246,8 @@ static void forget(struct hproc *p)
     for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i] == p)
             procs[i] = NULL;
-    unlink(p->out_path);
-    unlink(p->err_path);
+    close(p->out_fd);
+    close(p->err_fd);
     free(p);
 }
 

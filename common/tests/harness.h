@@ -1,8 +1,8 @@
 /* harness.h -- helpers for Check tests that drive the real programs.
  *
- * Programs started here write stdout and stderr to temporary files (so a
- * chatty program never blocks on a full pipe), die with the test process
- * (PR_SET_PDEATHSIG), and are killed and reaped by harness_cleanup(),
+ * Programs started here write stdout and stderr to unlinked temporary
+ * files (so a chatty program never blocks on a full pipe), die with the test
+ * process (PR_SET_PDEATHSIG), and are killed and reaped by harness_cleanup(),
  * which every suite installs as a checked teardown. */
 #ifndef COMMON_TESTS_HARNESS_H
 #define COMMON_TESTS_HARNESS_H
@@ -17,8 +17,11 @@ struct hproc {
     uint16_t port; /* from "listening on ADDR:PORT", else 0 */
     int status;    /* wait status once reaped */
     bool reaped;
-    char out_path[64]; /* captured stdout */
-    char err_path[64]; /* captured stderr */
+    /* Captured stdout and stderr: files unlinked as soon as they are
+     * created, so nothing is left in /tmp even when a failing test exits
+     * before harness_cleanup() (Check's _exit in fork mode). */
+    int out_fd;
+    int err_fd;
 };
 
 /* Timeouts scale with CK_TIMEOUT_MULTIPLIER (sanitizer builds set it). */

@@ -102,7 +102,8 @@ static void echo_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_TIMEOUT) {
         /* READING: silent for too long; WRITING: the peer stopped reading
          * its echo for as long. Either way the connection is dead weight. */
-        log_debug("connection fd=%d idle, closing", (int)bufferevent_getfd(bev));
+        log_debug("connection fd=%d idle, closing",
+                  (int)bufferevent_getfd(bev));
         conn_free(c);
     } else if (what & BEV_EVENT_ERROR) {
         log_debug("connection fd=%d: %s", (int)bufferevent_getfd(bev),

@@ -178,8 +178,7 @@ START_TEST(test_idle_sigterm_with_pending_timers)
         ck_assert_int_ge(fds[i], 0);
     }
     ping(fds[0], 0);
-    ck_assert_msg(harness_stop(srv, SIGTERM, 1000) == 0, "%s",
-                  harness_error());
+    ck_assert_msg(harness_stop(srv, SIGTERM, 1000) == 0, "%s", harness_error());
     for (int i = 0; i < 5; i++)
         close(fds[i]);
 }
