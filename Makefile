@@ -25,7 +25,7 @@ CHECKS := $(addprefix check-,common $(CHAPTERS))
 # -k: one failing suite does not hide the results of the others.
 check: deps
 	$(MAKE) all
-	$(MAKE) -k $(CHECKS)
+	$(MAKE) -k $(CHECKS) check-exercises
 $(CHECKS): check-%:
 	$(MAKE) -C $* check
 
@@ -60,3 +60,6 @@ format:
 format-check:
 	clang-format --dry-run --Werror $(SOURCES)
 .PHONY: format format-check
+
+# Exercises: check-exercise, progress, grade, handout, diff, check-exercises.
+include exercises/exercises.mk

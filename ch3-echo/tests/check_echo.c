@@ -38,33 +38,10 @@ static void stop_clean(struct hproc *srv)
 /* 100 connections, each pipelining 1,000 messages of 1-200 bytes. */
 START_TEST(test_echo_concurrent_clients)
 {
-    enum { CONNS = 100, MSGS = 1000 };
     struct hproc *srv = start_echo();
-    struct echo_stream s[CONNS];
-    unsigned char *bufs[CONNS];
 
-    for (int i = 0; i < CONNS; i++) {
-        size_t len = 0, cap = MSGS * 220;
-        unsigned char *b = malloc(cap);
-        ck_assert_ptr_nonnull(b);
-        for (int m = 0; m < MSGS; m++) {
-            int head =
-                snprintf((char *)b + len, cap - len, "c%03d m%04d ", i, m);
-            size_t body = (size_t)(i * 7 + m * 13) % 190;
-            harness_fill(b + len + head, body, (uint32_t)(i * MSGS + m + 1));
-            len += (size_t)head + body;
-            b[len++] = '\n';
-        }
-        bufs[i] = b;
-        s[i] = (struct echo_stream){
-            .fd = harness_connect(srv->port), .data = b, .len = len};
-        ck_assert_msg(s[i].fd >= 0, "connect %d: %s", i, strerror(errno));
-    }
-    ck_assert_msg(echo_pump(s, CONNS, 20000) == 0, "%s", harness_error());
-    for (int i = 0; i < CONNS; i++) {
-        close(s[i].fd);
-        free(bufs[i]);
-    }
+    ck_assert_msg(echo_check_clients(srv->port, 100, 1000, 20000) == 0, "%s",
+                  harness_error());
     stop_clean(srv);
 }
 END_TEST
@@ -72,27 +49,10 @@ END_TEST
 /* Sizes around the tutorial's 4 KiB buffer, and far beyond it. */
 START_TEST(test_echo_binary_sizes)
 {
-    static const size_t sizes[] = {0,    1,         4095,           4096,
-                                   4097, 64 * 1024, 8 * 1024 * 1024};
-    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
     struct hproc *srv = start_echo();
-    struct echo_stream s[N];
-    unsigned char *data = malloc(sizes[N - 1]);
 
-    ck_assert_ptr_nonnull(data);
-    harness_fill(data, sizes[N - 1], 42);
-    /* Every byte value, NULs included, crosses the wire. */
-    for (int i = 0; i < 256; i++)
-        data[i] = (unsigned char)i;
-    for (int i = 0; i < N; i++) {
-        s[i] = (struct echo_stream){
-            .fd = harness_connect(srv->port), .data = data, .len = sizes[i]};
-        ck_assert_int_ge(s[i].fd, 0);
-    }
-    ck_assert_msg(echo_pump(s, N, 20000) == 0, "%s", harness_error());
-    for (int i = 0; i < N; i++)
-        close(s[i].fd);
-    free(data);
+    ck_assert_msg(echo_check_sizes(srv->port, 20000) == 0, "%s",
+                  harness_error());
     stop_clean(srv);
 }
 END_TEST
@@ -101,21 +61,9 @@ END_TEST
 START_TEST(test_echo_half_close)
 {
     struct hproc *srv = start_echo();
-    size_t len = 1024 * 1024;
-    unsigned char *data = malloc(len);
-    struct echo_stream s;
 
-    ck_assert_ptr_nonnull(data);
-    harness_fill(data, len, 7);
-    s = (struct echo_stream){.fd = harness_connect(srv->port),
-                             .data = data,
-                             .len = len,
-                             .shut_wr = true,
-                             .want_eof = true};
-    ck_assert_int_ge(s.fd, 0);
-    ck_assert_msg(echo_pump(&s, 1, 10000) == 0, "%s", harness_error());
-    close(s.fd);
-    free(data);
+    ck_assert_msg(echo_check_half_close(srv->port, 10000) == 0, "%s",
+                  harness_error());
     stop_clean(srv);
 }
 END_TEST

@@ -56,17 +56,17 @@ int harness_ms(int ms)
     return ms * (mult > 0 ? mult : 1);
 }
 
-static int make_capture(char *path, size_t size, const char *what)
+/* An anonymous file for captured output: unlinked at once, it vanishes
+ * with the last descriptor, however the test ends. */
+static int make_capture(void)
 {
-    const char *dir = harness_tmpdir();
-    int fd;
+    char path[] = "/tmp/svrtut-out-XXXXXX";
+    int fd = mkstemp(path);
 
-    if (!dir)
-        return -1;
-    snprintf(path, size, "%s/%s-XXXXXX", dir, what);
-    fd = mkstemp(path);
-    if (fd >= 0)
+    if (fd >= 0) {
+        unlink(path);
         fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     return fd;
 }
 
@@ -94,7 +94,7 @@ struct hproc *harness_start(const char *const argv[])
 struct hproc *harness_start_input(const char *const argv[], const char *in_path)
 {
     struct hproc *p = calloc(1, sizeof(*p));
-    int out_fd, err_fd, slot;
+    int slot;
 
     for (slot = 0; slot < MAX_PROCS && procs[slot]; slot++)
         ;
@@ -103,51 +103,60 @@ struct hproc *harness_start_input(const char *const argv[], const char *in_path)
         set_error("too many processes");
         return NULL;
     }
-    out_fd = make_capture(p->out_path, sizeof(p->out_path), "out");
-    err_fd = make_capture(p->err_path, sizeof(p->err_path), "err");
-    if (out_fd < 0 || err_fd < 0) {
-        set_error("capture file: %s", strerror(errno));
-        free(p);
-        return NULL;
+    p->out_fd = make_capture();
+    p->err_fd = make_capture();
+    if (p->out_fd < 0 || p->err_fd < 0) {
+        set_error("mkstemp: %s", strerror(errno));
+        goto out_close;
     }
     fflush(NULL);
     p->pid = fork();
     if (p->pid == 0)
-        child_exec(argv, in_path, out_fd, err_fd);
-    close(out_fd);
-    close(err_fd);
+        child_exec(argv, in_path, p->out_fd, p->err_fd);
     if (p->pid < 0) {
         set_error("fork: %s", strerror(errno));
-        unlink(p->out_path);
-        unlink(p->err_path);
-        free(p);
-        return NULL;
+        goto out_close;
     }
     procs[slot] = p;
     return p;
+
+out_close:
+    if (p->out_fd >= 0)
+        close(p->out_fd);
+    if (p->err_fd >= 0)
+        close(p->err_fd);
+    free(p);
+    return NULL;
 }
 
-static char *read_file(const char *path)
+/* Everything written to a capture file so far, NUL-terminated. pread()
+ * leaves the offset the child writes at untouched. */
+static char *read_capture(int fd)
 {
-    FILE *f = fopen(path, "r");
-    char *buf = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
     ssize_t n;
 
-    if (!f)
-        return strdup("");
-    /* getdelim with NUL: the whole text file in one call */
-    n = getdelim(&buf, &len, '\0', f);
-    fclose(f);
-    if (n < 0) {
-        free(buf);
-        return strdup("");
+    while (buf) {
+        if (len + 1 == cap) {
+            char *bigger = realloc(buf, cap *= 2);
+            if (!bigger)
+                break;
+            buf = bigger;
+        }
+        n = pread(fd, buf + len, cap - len - 1, (off_t)len);
+        if (n <= 0) {
+            buf[len] = '\0';
+            return buf;
+        }
+        len += (size_t)n;
     }
-    return buf;
+    free(buf);
+    return strdup("");
 }
 
-char *harness_stdout(const struct hproc *p) { return read_file(p->out_path); }
-char *harness_stderr(const struct hproc *p) { return read_file(p->err_path); }
+char *harness_stdout(const struct hproc *p) { return read_capture(p->out_fd); }
+char *harness_stderr(const struct hproc *p) { return read_capture(p->err_fd); }
 
 static bool try_reap(struct hproc *p, bool block)
 {
@@ -170,11 +179,14 @@ int harness_wait_output(struct hproc *p, const char *needle, int timeout_ms)
         if (found)
             return 0;
         if (try_reap(p, false)) {
-            set_error("process exited before printing '%s'", needle);
+            set_error("process exited before printing '%s'",
+                      strcmp(needle, "\n") ? needle : "a line");
             return -1;
         }
         if (now_ms() > deadline) {
-            set_error("no '%s' within %d ms", needle, harness_ms(timeout_ms));
+            set_error("no '%s' within %d ms",
+                      strcmp(needle, "\n") ? needle : "line",
+                      harness_ms(timeout_ms));
             return -1;
         }
         usleep(5000);
@@ -246,8 +258,8 @@ static void forget(struct hproc *p)
     for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i] == p)
             procs[i] = NULL;
-    unlink(p->out_path);
-    unlink(p->err_path);
+    close(p->out_fd);
+    close(p->err_fd);
     free(p);
 }
 
@@ -548,5 +560,107 @@ int echo_pump(struct echo_stream *s, size_t n, int timeout_ms)
             break;
     }
     free(pfd);
+    return rc;
+}
+
+int echo_check_clients(uint16_t port, int conns, int msgs, int timeout_ms)
+{
+    struct echo_stream *s = calloc((size_t)conns, sizeof(*s));
+    int rc = -1, opened = 0;
+
+    if (!s) {
+        set_error("out of memory");
+        return -1;
+    }
+    for (; opened < conns; opened++) {
+        size_t len = 0, cap = (size_t)msgs * 220;
+        unsigned char *b = malloc(cap);
+        if (!b) {
+            set_error("out of memory");
+            goto out;
+        }
+        for (int m = 0; m < msgs; m++) {
+            int head =
+                snprintf((char *)b + len, cap - len, "c%03d m%04d ", opened, m);
+            size_t body = (size_t)(opened * 7 + m * 13) % 190;
+            harness_fill(b + len + head, body,
+                         (uint32_t)(opened * msgs + m + 1));
+            len += (size_t)head + body;
+            b[len++] = '\n';
+        }
+        s[opened] = (struct echo_stream){
+            .fd = harness_connect(port), .data = b, .len = len};
+        if (s[opened].fd < 0) {
+            set_error("connection %d: %s", opened, strerror(errno));
+            free(b);
+            goto out;
+        }
+    }
+    rc = echo_pump(s, (size_t)conns, timeout_ms);
+out:
+    for (int i = 0; i < opened; i++) {
+        close(s[i].fd);
+        free((void *)(uintptr_t)s[i].data);
+    }
+    free(s);
+    return rc;
+}
+
+int echo_check_sizes(uint16_t port, int timeout_ms)
+{
+    static const size_t sizes[] = {0,    1,         4095,           4096,
+                                   4097, 64 * 1024, 8 * 1024 * 1024};
+    enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+    struct echo_stream s[N];
+    unsigned char *data = malloc(sizes[N - 1]);
+    int rc = -1, opened = 0;
+
+    if (!data) {
+        set_error("out of memory");
+        return -1;
+    }
+    harness_fill(data, sizes[N - 1], 42);
+    for (int i = 0; i < 256; i++)
+        data[i] = (unsigned char)i;
+    for (; opened < N; opened++) {
+        s[opened] = (struct echo_stream){
+            .fd = harness_connect(port), .data = data, .len = sizes[opened]};
+        if (s[opened].fd < 0) {
+            set_error("connection %d: %s", opened, strerror(errno));
+            goto out;
+        }
+    }
+    rc = echo_pump(s, N, timeout_ms);
+out:
+    for (int i = 0; i < opened; i++)
+        close(s[i].fd);
+    free(data);
+    return rc;
+}
+
+int echo_check_half_close(uint16_t port, int timeout_ms)
+{
+    size_t len = 1024 * 1024;
+    unsigned char *data = malloc(len);
+    struct echo_stream s;
+    int rc = -1;
+
+    if (!data) {
+        set_error("out of memory");
+        return -1;
+    }
+    harness_fill(data, len, 7);
+    s = (struct echo_stream){.fd = harness_connect(port),
+                             .data = data,
+                             .len = len,
+                             .shut_wr = true,
+                             .want_eof = true};
+    if (s.fd < 0)
+        set_error("connect: %s", strerror(errno));
+    else
+        rc = echo_pump(&s, 1, timeout_ms);
+    if (s.fd >= 0)
+        close(s.fd);
+    free(data);
     return rc;
 }

@@ -1,12 +1,13 @@
 /* harness.h -- helpers for Check tests that drive the real programs.
  *
- * Programs started here write stdout and stderr to files in a private
- * directory (so a chatty program never blocks on a full pipe), die with
- * the test process (PR_SET_PDEATHSIG), and are killed and reaped by
- * harness_cleanup(), which suites install as a checked teardown.
+ * Programs started here write stdout and stderr to unlinked temporary
+ * files (so a chatty program never blocks on a full pipe, and the files
+ * vanish however the test ends), die with the test process
+ * (PR_SET_PDEATHSIG), and are killed and reaped by harness_cleanup(),
+ * which suites install as a checked teardown.
  *
  * In Check's fork mode a failed assertion ends the test process at once,
- * teardown skipped. So keys and files belong to the runner, not the test:
+ * teardown skipped. So keys and directories belong to the runner:
  * runner_main.c exports SVRTUT_RUNNER_PID, the first harness_key() or
  * harness_tmpdir() of each test sweeps what an earlier failed test left,
  * and the runner sweeps once more before it exits (harness_sweep()). */
@@ -23,8 +24,11 @@ struct hproc {
     uint16_t port; /* from "listening on ADDR:PORT", else 0 */
     int status;    /* wait status once reaped */
     bool reaped;
-    char out_path[64]; /* captured stdout */
-    char err_path[64]; /* captured stderr */
+    /* Captured stdout and stderr: files unlinked as soon as they are
+     * created, so nothing is left in /tmp even when a failing test exits
+     * before harness_cleanup() (Check's _exit in fork mode). */
+    int out_fd;
+    int err_fd;
 };
 
 /* Timeouts scale with CK_TIMEOUT_MULTIPLIER (sanitizer builds set it). */
@@ -94,5 +98,17 @@ struct echo_stream {
  * with the reason in harness_error(). */
 int echo_pump(struct echo_stream *s, size_t n, int timeout_ms);
 const char *harness_error(void);
+
+/* The black-box echo checks every echo server of the course must pass,
+ * shared by the chapters and the exercises. Each connects to
+ * 127.0.0.1:port and returns 0, or -1 with the reason in harness_error(). */
+/* conns connections at once, each pipelining msgs lines of 12 to 200
+ * bytes (a header, then pseudo-random binary bytes). */
+int echo_check_clients(uint16_t port, int conns, int msgs, int timeout_ms);
+/* One connection per size: 0, 1, 4095, 4096, 4097, 64 KiB and 8 MiB, all
+ * at once; every byte value crosses the wire. */
+int echo_check_sizes(uint16_t port, int timeout_ms);
+/* 1 MiB, then shutdown(SHUT_WR): the whole echo must arrive, then EOF. */
+int echo_check_half_close(uint16_t port, int timeout_ms);
 
 #endif

@@ -1,0 +1,120 @@
+/* stats.h -- a process's statistics in System V shared memory: a few
+ * fixed fields and a table of named 64-bit counters, written by one
+ * process and read, consistently, by any number of others.
+ *
+ * The writer creates the block, registers its counters by name, starts
+ * it, then counts in private memory (stats_add, stats_set) and publishes
+ * with stats_commit(). A reader (viewstats) attaches read-only and takes
+ * snapshots with stats_read(); it learns the counters' names from the
+ * block itself, so a new writer with new counters needs no new reader. */
+#ifndef COMMON_STATS_H
+#define COMMON_STATS_H
+
+#include "shmem.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define STATS_MAGIC   0x53544154u /* "STAT" */
+#define STATS_VERSION 1u
+/* The key servers and viewstats use when not given -k. */
+#define STATS_DEFAULT_KEY 0x53565354 /* "SVST" */
+/* Room for every counter a chapter's process publishes, with spare. */
+#define STATS_MAX_COUNTERS 32
+/* A counter's or writer's name, NUL included: [A-Za-z0-9_.-], no spaces,
+ * so one line "name value" is unambiguous to a parser. */
+#define STATS_NAME_LEN 32
+
+enum stats_kind {
+    STATS_COUNTER = 0, /* only grows: a reader shows its rate */
+    STATS_GAUGE = 1,   /* goes up and down (connections open): no rate */
+};
+
+struct stats_desc {
+    char name[STATS_NAME_LEN];
+    uint32_t kind; /* enum stats_kind */
+    uint32_t reserved;
+};
+
+/* The payload of the segment. Fields marked "fixed" are written before
+ * shmem_publish() and never again; seq guards everything else. */
+struct stats_block {
+    _Atomic uint64_t seq;        /* even: stable; odd: a commit is under way */
+    _Atomic int64_t updated_ns;  /* CLOCK_REALTIME of the last commit */
+    int64_t started_ns;          /* fixed: CLOCK_REALTIME at stats_create() */
+    int32_t pid;                 /* fixed: the writer */
+    uint32_t ncounters;          /* fixed */
+    char writer[STATS_NAME_LEN]; /* fixed: the writer's program name */
+    struct stats_desc desc[STATS_MAX_COUNTERS]; /* fixed */
+    _Atomic uint64_t value[STATS_MAX_COUNTERS]; /* guarded by seq */
+};
+
+/* One side of a block: the writer's handle or a reader's. */
+struct stats {
+    struct shmem sm;
+    struct stats_block *blk;
+    uint32_t n;   /* counters registered (writer) or validated (reader) */
+    bool started; /* writer: published, no more registrations */
+    uint64_t local[STATS_MAX_COUNTERS]; /* writer: values not yet committed */
+};
+
+/* A consistent copy of a block, taken by stats_read(). */
+struct stats_snapshot {
+    int32_t pid;
+    uint32_t n;
+    int64_t started_ns, updated_ns;
+    char writer[STATS_NAME_LEN];
+    struct stats_desc desc[STATS_MAX_COUNTERS];
+    uint64_t value[STATS_MAX_COUNTERS];
+};
+
+/* --- writer: one process per block ------------------------------------ */
+
+/* Create the block under key (mode 0600) for program writer. Fails with
+ * EEXIST while another live process owns the key; a stale block left by
+ * a killed writer is reclaimed. 0 or -1 with errno. */
+int stats_create(struct stats *st, key_t key, const char *writer);
+/* Add a counter before stats_start(). Returns its id (0, 1, ...) for
+ * stats_add()/stats_set(), or -1 with errno: EINVAL (bad name), EEXIST
+ * (name taken), ENOSPC (table full), EBUSY (already started). */
+int stats_register(struct stats *st, const char *name, enum stats_kind kind);
+/* Publish the block: readers may attach from now on. */
+void stats_start(struct stats *st);
+
+/* Count in private memory; nothing is visible until stats_commit(). */
+static inline void stats_add(struct stats *st, int id, uint64_t delta)
+{
+    st->local[id] += delta;
+}
+static inline void stats_set(struct stats *st, int id, uint64_t value)
+{
+    st->local[id] = value;
+}
+/* Copy every counter into the block as one consistent update, and stamp
+ * the time. Wait-free: a few stores, never a lock or a system call
+ * beyond the vDSO clock. */
+void stats_commit(struct stats *st);
+/* Writer's clean exit: remove the segment (readers still attached keep
+ * their mapping until they detach). 0 or -1 with errno. */
+int stats_remove(struct stats *st);
+
+/* --- readers: any number, attached read-only ---------------------------- */
+
+/* Attach the block under key read-only (SHM_RDONLY) and validate it: the
+ * shmem header, the counter count, every name. 0 or -1 with errno:
+ * ENOENT (no block: no writer), EACCES, EAGAIN (not started yet), EPROTO
+ * (not a valid statistics block). */
+int stats_open(struct stats *st, key_t key);
+/* Copy the block into *snap, retrying while a commit is under way. 0, or
+ * -1 with EAGAIN if no stable copy came within about 100 ms (a writer
+ * killed in the middle of a commit leaves the block odd forever). */
+int stats_read(const struct stats *st, struct stats_snapshot *snap);
+/* Detach; the block lives on. */
+void stats_close(struct stats *st);
+
+/* Index of counter name in a snapshot, or -1. */
+int stats_find(const struct stats_snapshot *snap, const char *name);
+
+#endif

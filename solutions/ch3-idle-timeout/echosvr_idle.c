@@ -1,0 +1,239 @@
+/* echosvr_idle.c -- echosvr_v1 plus an idle timeout: a connection that
+ * sends nothing for -t SECONDS (or cannot be written to for as long) is
+ * closed, so silent clients cannot hold descriptors for ever.
+ *
+ * The echo moves evbuffer chains from input to output; no byte is copied
+ * into a buffer of ours, so any message size works. A client that sends
+ * but never reads is paused (EV_READ off) once OUT_HIGH bytes of echo wait
+ * for it, and resumed when its output drains to OUT_LOW: the server holds
+ * at most about OUT_HIGH per connection, whatever the client does. */
+#include "log.h"
+#include "net.h"
+#include "opts.h"
+#include "stopsig.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#define DEFAULT_ADDR "127.0.0.1"
+#define DEFAULT_PORT 4680
+/* Backpressure thresholds: 256 KiB of unsent echo is several round trips
+ * of a fast client's data; resuming at 64 KiB keeps the pipe full. */
+#define OUT_HIGH (256 * 1024)
+#define OUT_LOW  (64 * 1024)
+/* A day: longer idle timeouts are a configuration mistake. */
+#define MAX_IDLE (24 * 60 * 60)
+
+static const char usage[] =
+    " [-h] [-v | -q] [-a ADDR] [-p PORT] [-t SECONDS]\n"
+    "Echo server: sends every byte it receives back to its sender.\n"
+    "  -a ADDR     address to listen on (default " DEFAULT_ADDR ")\n"
+    "  -p PORT     port to listen on, 0 for any free port (default 4680)\n"
+    "  -t SECONDS  close a connection idle for SECONDS (default 0: never)\n"
+    "  -v          log every connection (debug level)\n"
+    "  -q          log errors only\n"
+    "  -h          show this help\n"
+    "Prints 'listening on ADDR:PORT' when ready; SIGINT or SIGTERM stop it.\n";
+
+struct conn {
+    struct server *srv;
+    struct bufferevent *bev;
+    bool closing; /* peer sent EOF: flush the echo, then close */
+    LIST_ENTRY(conn) link;
+};
+
+struct server {
+    struct event_base *base;
+    struct evconnlistener *lev;
+    struct timeval idle; /* {0, 0}: no idle timeout */
+    LIST_HEAD(, conn) conns;
+};
+
+static void conn_free(struct conn *c)
+{
+    LIST_REMOVE(c, link);
+    bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
+    free(c);
+}
+
+static void echo_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+
+    (void)arg;
+    /* Moves the chains: no copy, no size limit. */
+    evbuffer_add_buffer(out, bufferevent_get_input(bev));
+    if (evbuffer_get_length(out) >= OUT_HIGH) {
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
+    }
+}
+
+/* Called when the output has drained to the write low-watermark. */
+static void echo_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    if (c->closing) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            conn_free(c);
+        return;
+    }
+    if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        bufferevent_enable(bev, EV_READ);
+    }
+}
+
+static void echo_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+
+    if (what & BEV_EVENT_TIMEOUT) {
+        /* READING: silent for too long; WRITING: the peer stopped reading
+         * its echo for as long. Either way the connection is dead weight. */
+        log_debug("connection fd=%d idle, closing",
+                  (int)bufferevent_getfd(bev));
+        conn_free(c);
+    } else if (what & BEV_EVENT_ERROR) {
+        log_debug("connection fd=%d: %s", (int)bufferevent_getfd(bev),
+                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        conn_free(c);
+    } else if (what & BEV_EVENT_EOF) {
+        /* A half-close: the peer still waits for the rest of its echo. */
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+            conn_free(c);
+            return;
+        }
+        c->closing = true;
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    }
+}
+
+static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+                      struct sockaddr *sa, int salen, void *arg)
+{
+    struct server *srv = arg;
+    struct conn *c;
+    char peer[NET_ADDRSTRLEN];
+
+    (void)lev;
+    (void)salen;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        goto out_close_fd;
+    c->srv = srv;
+    c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev)
+        goto out_free_conn;
+    net_nodelay(fd);
+    bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb, c);
+    /* The timers restart on every successful read or write. */
+    if (srv->idle.tv_sec > 0 &&
+        bufferevent_set_timeouts(c->bev, &srv->idle, &srv->idle) < 0)
+        goto out_free_bev;
+    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
+        goto out_free_bev;
+    LIST_INSERT_HEAD(&srv->conns, c, link);
+    log_debug("connection fd=%d from %s", (int)fd,
+              net_format(sa, peer, sizeof(peer)));
+    return;
+
+out_free_bev:
+    bufferevent_free(c->bev); /* closes fd */
+    free(c);
+    log_error("accept: cannot set up a connection");
+    return;
+out_free_conn:
+    free(c);
+out_close_fd:
+    evutil_closesocket(fd);
+    log_error("accept: out of memory, dropping a connection");
+}
+
+/* EMFILE and friends: log and keep serving the connections we have. */
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    (void)lev;
+    (void)arg;
+    log_error("accept: %s", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    struct server srv = {0};
+    struct stopsig *ss;
+    const char *addr = DEFAULT_ADDR;
+    uint16_t port = DEFAULT_PORT;
+    int c, rc = 1;
+
+    log_init(argv[0], LOG_INFO);
+    opts_init(usage);
+    opterr = 0;
+    while ((c = getopt(argc, argv, ":ha:p:t:vq")) != -1) {
+        switch (c) {
+        case 'h': opts_help();
+        case 'a': addr = opts_addr_arg(optarg); break;
+        case 'p': port = opts_port_arg(optarg); break;
+        case 't':
+            srv.idle.tv_sec =
+                (time_t)opts_uint_arg("idle timeout", optarg, 0, MAX_IDLE);
+            break;
+        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'q': log_set_level(LOG_ERROR); break;
+        default: opts_bad_option(c, optopt);
+        }
+    }
+    if (optind < argc)
+        opts_fail("unexpected argument '%s'", argv[optind]);
+
+    LIST_INIT(&srv.conns);
+    srv.base = event_base_new();
+    if (!srv.base) {
+        log_error("cannot create the event base");
+        return 1;
+    }
+    ss = stopsig_new(srv.base, NULL, NULL);
+    if (!ss) {
+        log_error("cannot watch signals: %s", strerror(errno));
+        goto out_free_base;
+    }
+    srv.lev = net_listen(srv.base, addr, port, 0, accept_cb, &srv);
+    if (!srv.lev) {
+        log_error("cannot listen on %s port %u: %s", addr, port,
+                  strerror(errno));
+        goto out_free_signals;
+    }
+    evconnlistener_set_error_cb(srv.lev, accept_error_cb);
+    if (net_announce(srv.lev) < 0) {
+        log_error("cannot write to stdout: %s", strerror(errno));
+        goto out_free_listener;
+    }
+
+    if (event_base_dispatch(srv.base) < 0)
+        log_error("event loop failed");
+    else
+        rc = 0;
+
+out_free_listener:
+    evconnlistener_free(srv.lev);
+    while (!LIST_EMPTY(&srv.conns))
+        conn_free(LIST_FIRST(&srv.conns));
+out_free_signals:
+    stopsig_free(ss);
+out_free_base:
+    event_base_free(srv.base);
+    libevent_global_shutdown();
+    return rc;
+}
