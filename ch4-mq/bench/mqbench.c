@@ -5,6 +5,7 @@
  * sender one write(2) per message; the receiver reads whatever has
  * arrived in one read(2), as a real server would. The queue costs no
  * system call per message while both sides are busy. */
+#include "log.h"
 #include "opts.h"
 #include "spscq.h"
 
@@ -357,11 +358,12 @@ int main(int argc, char **argv)
     static const size_t sizes[] = {64, 1024};
     int c;
 
-    opts_init("[-n MESSAGES] [-r ROUNDTRIPS] [-k KEY] [-d DIR]\n"
+    log_init(argv[0], LOG_INFO);
+    opts_init(" [-n MESSAGES] [-r ROUNDTRIPS] [-k KEY] [-d DIR]\n"
               "  -n  messages per streaming run (default 2000000)\n"
               "  -r  round trips per ping-pong run (default 20000)\n"
               "  -k  base System V key (default from the pid; uses 2)\n"
-              "  -d  directory for the FIFOs (default /tmp)");
+              "  -d  directory for the FIFOs (default /tmp)\n");
     opterr = 0;
     while ((c = getopt(argc, argv, ":hn:r:k:d:")) != -1) {
         switch (c) {

@@ -32,36 +32,17 @@
 
 #define STREAM_MSGS 10000000ull
 
-/* Chosen in the runner (unchecked fixture, once per tcase) so its
- * teardown can remove them even when a test's process dies; each test
- * starts by removing what the one before it may have left. */
+/* Private to this runner (harness_key, harness_tmpdir): the harness
+ * removes them after each test, even after a failed one. */
 static key_t key_a, key_b;
-static char dir[64], fifo_a[96], fifo_b[96];
-
-static void remove_names(void);
+static char fifo_a[256], fifo_b[256];
 
 static void setup_names(void)
 {
-    static int n;
-
-    key_a = (key_t)(0x5f000000 | ((getpid() & 0xfffff) << 4) | (n++ & 7));
-    key_b = key_a + 8;
-    snprintf(dir, sizeof(dir), "/tmp/svrtut-spscq-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(fifo_a, sizeof(fifo_a), "%s/a.fifo", dir);
-    snprintf(fifo_b, sizeof(fifo_b), "%s/b.fifo", dir);
-}
-
-static void teardown_names(void)
-{
-    remove_names();
-    rmdir(dir);
-}
-
-static void remove_names(void)
-{
-    shmem_remove_key(key_a);
-    shmem_remove_key(key_b);
+    key_a = harness_key();
+    key_b = harness_key();
+    snprintf(fifo_a, sizeof(fifo_a), "%s/a.fifo", harness_tmpdir());
+    snprintf(fifo_b, sizeof(fifo_b), "%s/b.fifo", harness_tmpdir());
     unlink(fifo_a);
     unlink(fifo_b);
 }
@@ -831,8 +812,7 @@ Suite *spscq_suite(void)
     TCase *all[] = {core, wake, errors, stream, pingpong, restart, threads};
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-        tcase_add_unchecked_fixture(all[i], setup_names, teardown_names);
-        tcase_add_checked_fixture(all[i], remove_names, harness_cleanup);
+        tcase_add_checked_fixture(all[i], setup_names, harness_cleanup);
         suite_add_tcase(s, all[i]);
     }
     tcase_add_test(core, test_spscq_empty);
