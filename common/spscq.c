@@ -131,8 +131,7 @@ struct msg_hdr {
 
 _Static_assert(sizeof(struct msg_hdr) == SPSCQ_MSG_HDR, "no padding");
 
-static void ring_write(struct spscq *q, uint64_t pos, const void *src,
-                       size_t n)
+static void ring_write(struct spscq *q, uint64_t pos, const void *src, size_t n)
 {
     size_t off = pos & q->mask;
     size_t first = n < q->capacity - off ? n : q->capacity - off;
@@ -141,8 +140,7 @@ static void ring_write(struct spscq *q, uint64_t pos, const void *src,
     memcpy(q->ring, (const unsigned char *)src + first, n - first);
 }
 
-static void ring_read(const struct spscq *q, uint64_t pos, void *dst,
-                      size_t n)
+static void ring_read(const struct spscq *q, uint64_t pos, void *dst, size_t n)
 {
     size_t off = pos & q->mask;
     size_t first = n < q->capacity - off ? n : q->capacity - off;
@@ -305,8 +303,7 @@ struct spscq *spscq_create(key_t key, const char *fifo_path, size_t capacity,
     return handle_finish(q, true);
 }
 
-struct spscq *spscq_open(key_t key, const char *fifo_path,
-                         enum spscq_role role)
+struct spscq *spscq_open(key_t key, const char *fifo_path, enum spscq_role role)
 {
     struct spscq *q = handle_new(fifo_path, role);
 
@@ -411,8 +408,8 @@ int spscq_push(struct spscq *q, uint32_t id, const void *data, size_t len)
     if (q->tail + need - q->head_seen > q->capacity) {
         /* acquire: pairs with the release store of head in consume(): the
          * consumer has finished reading the bytes we are about to reuse. */
-        uint64_t head = atomic_load_explicit(&q->sh->head,
-                                             memory_order_acquire);
+        uint64_t head =
+            atomic_load_explicit(&q->sh->head, memory_order_acquire);
         if (q->tail - head > q->capacity) {
             errno = EBADMSG; /* head is past tail or too far behind it */
             return -1;
@@ -450,8 +447,8 @@ static int next_msg(struct spscq *q, struct msg_hdr *h)
     if (q->head == q->tail_seen) {
         /* acquire: pairs with the seq_cst store of tail in spscq_push():
          * the bytes of every message before tail are visible. */
-        uint64_t tail = atomic_load_explicit(&q->sh->tail,
-                                             memory_order_acquire);
+        uint64_t tail =
+            atomic_load_explicit(&q->sh->tail, memory_order_acquire);
         if (tail - q->head > q->capacity) {
             errno = EBADMSG;
             return -1;
@@ -591,8 +588,7 @@ int spscq_wait(struct spscq *q, int timeout_ms)
     for (unsigned i = 0; i < q->spins; i++) {
         /* relaxed: only a hint; the pop that follows loads tail with
          * acquire. */
-        if (atomic_load_explicit(&q->sh->tail, memory_order_relaxed) !=
-            q->head)
+        if (atomic_load_explicit(&q->sh->tail, memory_order_relaxed) != q->head)
             return 0;
         cpu_relax();
     }

@@ -49,10 +49,7 @@ static void setup_names(void)
 
 /* Under sanitizers (CK_TIMEOUT_MULTIPLIER > 1) streams are scaled down
  * ten times: the point there is the checking, not the volume. */
-static uint64_t scaled(uint64_t n)
-{
-    return harness_ms(1) > 1 ? n / 10 : n;
-}
+static uint64_t scaled(uint64_t n) { return harness_ms(1) > 1 ? n / 10 : n; }
 
 static struct spscq *make_queue(size_t capacity, enum spscq_role role)
 {
@@ -64,13 +61,12 @@ static struct spscq *make_queue(size_t capacity, enum spscq_role role)
 
 static void push_ok(struct spscq *q, uint32_t id, const void *data, size_t n)
 {
-    ck_assert_msg(spscq_push(q, id, data, n) == 0, "push id %u len %zu: %s",
-                  id, n, strerror(errno));
+    ck_assert_msg(spscq_push(q, id, data, n) == 0, "push id %u len %zu: %s", id,
+                  n, strerror(errno));
 }
 
 /* Pop one message and check its id and contents. */
-static void pop_expect(struct spscq *q, uint32_t id, const void *data,
-                       size_t n)
+static void pop_expect(struct spscq *q, uint32_t id, const void *data, size_t n)
 {
     unsigned char buf[4096];
     size_t len = sizeof(buf);
@@ -323,8 +319,7 @@ START_TEST(test_spscq_wrap_every_offset)
 }
 END_TEST
 
-static int refuse_third_cb(uint32_t id, const void *data, size_t len,
-                           void *arg)
+static int refuse_third_cb(uint32_t id, const void *data, size_t len, void *arg)
 {
     int *seen = arg;
 
@@ -589,9 +584,9 @@ static const char *peer_path(void)
 START_TEST(test_spscq_exec_peers)
 {
     char key[16], count[24];
-    const char *cons_argv[] = {peer_path(), "consume", key,  fifo_a,
+    const char *cons_argv[] = {peer_path(), "consume", key, fifo_a,
                                count,       "11",      NULL};
-    const char *prod_argv[] = {peer_path(), "produce", key,  fifo_a,
+    const char *prod_argv[] = {peer_path(), "produce", key, fifo_a,
                                count,       "11",      NULL};
     struct hproc *cons, *prod;
     char *out;
@@ -729,9 +724,9 @@ START_TEST(test_spscq_consumer_killed_and_restarted)
         atomic_store(&pr[r].first, UINT64_MAX);
     pid = start_consumer(&pr[0], n);
     for (uint64_t seq = 0; seq < n; seq += 1000) {
-        ck_assert_msg(stream_produce(q, 3, seq, seq + 1000,
-                                     harness_ms(10000)) == 0,
-                      "producer: %s", stream_error());
+        ck_assert_msg(
+            stream_produce(q, 3, seq, seq + 1000, harness_ms(10000)) == 0,
+            "producer: %s", stream_error());
         if (round < KILLS &&
             atomic_load(&pr[round].next) >= (round + 1) * n / (KILLS + 2)) {
             kill(pid, SIGKILL);
@@ -788,6 +783,7 @@ START_TEST(test_spscq_threads_stress)
 
     a.q = q;
     a.n = scaled(300000);
+    stream_prepare(5);
     ck_assert_int_eq(pthread_create(&t, NULL, producer_thread, &a), 0);
     rc = stream_consume(q, 5, &next, a.n, harness_ms(10000), NULL);
     pthread_join(t, NULL);

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAPACITY (256 * 1024)
+#define CAPACITY   (256 * 1024)
 #define TIMEOUT_MS 30000
 
 static void usage(FILE *f)
@@ -33,8 +33,8 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (argc != 6 || (strcmp(argv[1], "produce") != 0 &&
-                      strcmp(argv[1], "consume") != 0)) {
+    if (argc != 6 ||
+        (strcmp(argv[1], "produce") != 0 && strcmp(argv[1], "consume") != 0)) {
         fprintf(stderr, "spscq_peer: bad arguments\n");
         usage(stderr);
         return 2;
@@ -54,8 +54,8 @@ int main(int argc, char **argv)
     if (produce)
         rc = stream_produce(q, seed, 0, count, TIMEOUT_MS);
     else
-        rc = stream_consume(q, seed, (uint64_t *)&next, count, TIMEOUT_MS,
-                            NULL);
+        rc =
+            stream_consume(q, seed, (uint64_t *)&next, count, TIMEOUT_MS, NULL);
     spscq_close(q);
     if (rc < 0) {
         fprintf(stderr, "spscq_peer: %s\n", stream_error());

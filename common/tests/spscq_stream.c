@@ -40,7 +40,7 @@ static uint64_t splitmix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
-static void pool_init(uint32_t seed)
+void stream_prepare(uint32_t seed)
 {
     if (pool_ready && pool_seed == seed)
         return;
@@ -74,7 +74,7 @@ int stream_produce(struct spscq *q, uint32_t seed, uint64_t from, uint64_t to,
 {
     long long deadline = now_ms() + timeout_ms;
 
-    pool_init(seed);
+    stream_prepare(seed);
     for (uint64_t seq = from; seq < to; seq++) {
         size_t len;
         const unsigned char *data = msg_of(seed, seq, &len);
@@ -140,7 +140,7 @@ int stream_consume(struct spscq *q, uint32_t seed, uint64_t *next, uint64_t to,
 {
     struct check_ctx c = {seed, next, pr, 0};
 
-    pool_init(seed);
+    stream_prepare(seed);
     while (*next == UINT64_MAX || *next < to) {
         int n = spscq_drain(q, check_cb, &c, 256);
 

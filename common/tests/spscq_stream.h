@@ -11,6 +11,10 @@
 
 #define STREAM_MAX_MSG 2048
 
+/* Make the contents of stream seed. produce and consume do it if needed;
+ * threads sharing the stream call it first, so they only read it. */
+void stream_prepare(uint32_t seed);
+
 /* Push messages [from, to) of the stream; waits (yielding) while the
  * queue is full. 0, or -1 with the reason in stream_error(). */
 int stream_produce(struct spscq *q, uint32_t seed, uint64_t from, uint64_t to,
