@@ -492,7 +492,8 @@ int spscq_pop(struct spscq *q, uint32_t *id, void *buf, size_t *len)
         errno = EMSGSIZE;
         return -1;
     }
-    ring_read(q, q->head + sizeof(h), buf, plen);
+    if (plen > 0) /* buf may be NULL for an empty payload */
+        ring_read(q, q->head + sizeof(h), buf, plen);
     *id = h.id;
     *len = plen;
     consume(q, h.len);
