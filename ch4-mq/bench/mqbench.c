@@ -43,10 +43,10 @@ struct chan {
 static const char *fifo_dir = "/tmp";
 static key_t base_key;
 
-/* SIGINT/SIGTERM: remove what a run may have left, then exit 0. Only
- * async-signal-safe calls (the children die with their parent's
- * process group on ^C, and by PR_SET_PDEATHSIG-free design they exit
- * on their own when their channel closes). */
+/* SIGINT/SIGTERM: remove the segments and FIFOs a run may have left,
+ * then exit 0, with async-signal-safe calls only. A child left behind by
+ * SIGTERM gives up within 10 s, when its receive times out or its
+ * channel closes. */
 static void on_stop(int sig)
 {
     char path[128];
