@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
@@ -44,9 +45,8 @@ static const char *fifo_dir = "/tmp";
 static key_t base_key;
 
 /* SIGINT/SIGTERM: remove the segments and FIFOs a run may have left,
- * then exit 0, with async-signal-safe calls only. A child left behind by
- * SIGTERM gives up within 10 s, when its receive times out or its
- * channel closes. */
+ * then exit 0, with async-signal-safe calls only. The child dies with us
+ * (PR_SET_PDEATHSIG). */
 static void on_stop(int sig)
 {
     char path[128];
@@ -192,6 +192,8 @@ static pid_t start_child(void)
 
     if (pid < 0)
         die("fork");
+    if (pid == 0)
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the run */
     return pid;
 }
 
