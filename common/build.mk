@@ -100,13 +100,20 @@ $(TEST_RUNNER): $(TEST_OBJS) $(TEST_EXTRA_OBJS) $(HARNESS) $(LIBSVRTUT)
 	@echo "  LINK    $(CURDIR:$(abspath $(TOP))/%=%)/$@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(CHECK_LIBS) $(LDLIBS)
 
+# Helper programs the tests start: TEST_PROGS names tests/<prog>.c files,
+# linked like the runner but without Check.
+TEST_PROG_BINS := $(addprefix tests/,$(TEST_PROGS))
+$(TEST_PROG_BINS): tests/%: tests/%.o $(TEST_EXTRA_OBJS) $(HARNESS) $(LIBSVRTUT)
+	@echo "  LINK    $(CURDIR:$(abspath $(TOP))/%=%)/$@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
+
 # The runner reads CK_RUN_SUITE, CK_RUN_CASE, CK_FORK and CK_VERBOSITY.
-check: all $(TEST_RUNNER)
+check: all $(TEST_RUNNER) $(TEST_PROG_BINS)
 	$(Q)./$(TEST_RUNNER)
 
 clean:
 	rm -f *.o *.d tests/*.o tests/*.d $(PROGS) $(TEST_RUNNER) \
-	      tests/suites.inc $(FLAGS_STAMP) $(CLEAN_EXTRA)
+	      $(TEST_PROG_BINS) tests/suites.inc $(FLAGS_STAMP) $(CLEAN_EXTRA)
 
 .PHONY: all check clean FORCE
 FORCE:

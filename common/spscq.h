@@ -1,0 +1,106 @@
+/* spscq.h -- single-producer single-consumer queue of variable-length
+ * messages in a System V shared memory segment, with a FIFO to wake a
+ * sleeping consumer. Two unrelated processes meet by key and FIFO path.
+ *
+ * One process opens the queue as SPSCQ_PRODUCER, one as SPSCQ_CONSUMER;
+ * either may start first (spscq_open_or_create), and either may die and
+ * come back: the queue and its messages live in the segment until
+ * spscq_remove(). See spscq.c for the layout and the wake-up protocol. */
+#ifndef COMMON_SPSCQ_H
+#define COMMON_SPSCQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Each message is a header (total length, id) and its payload. */
+#define SPSCQ_MSG_HDR 8u
+/* Ring sizes: powers of two in [SPSCQ_MIN_CAPACITY, SPSCQ_MAX_CAPACITY]. */
+#define SPSCQ_MIN_CAPACITY 64u
+#define SPSCQ_MAX_CAPACITY (1u << 30)
+
+/* A handle pushes, pops, or (for two threads of one process sharing one
+ * attachment) both: each side's private state sits on its own lines. */
+enum spscq_role {
+    SPSCQ_PRODUCER = 1,
+    SPSCQ_CONSUMER = 2,
+    SPSCQ_BOTH = SPSCQ_PRODUCER | SPSCQ_CONSUMER,
+};
+
+struct spscq;
+
+/* Create the queue (a segment with a ring of capacity bytes, a power of
+ * two) and its FIFO (mode 0600, made if missing), and open it in role.
+ * A stale segment under key is reclaimed as shmem_create() does. NULL
+ * with errno: EINVAL (capacity), EEXIST (a live process has it), ... */
+struct spscq *spscq_create(key_t key, const char *fifo_path, size_t capacity,
+                           enum spscq_role role);
+/* Open an existing queue after validating its geometry and indices.
+ * NULL with errno: ENOENT, EACCES, EPROTO (bad geometry), EBADMSG
+ * (corrupt indices), EAGAIN (not yet published), or from open(2). */
+struct spscq *spscq_open(key_t key, const char *fifo_path,
+                         enum spscq_role role);
+/* Open the queue, or create it if there is none (*created says which):
+ * the way two processes that may start in any order meet. An existing
+ * queue keeps its own capacity, which must be at least capacity (EPROTO
+ * otherwise). */
+struct spscq *spscq_open_or_create(key_t key, const char *fifo_path,
+                                   size_t capacity, enum spscq_role role,
+                                   bool *created);
+/* Close the FIFO, detach and free; the queue lives on. NULL is a no-op. */
+void spscq_close(struct spscq *q);
+/* Remove the segment and the FIFO, then close. 0 or -1 with errno (q is
+ * closed either way). */
+int spscq_remove(struct spscq *q);
+
+/* Largest payload a message may carry in this queue. */
+size_t spscq_max_payload(const struct spscq *q);
+
+/* Producer. Append one message and wake the consumer if it may sleep.
+ * -1 with errno: EAGAIN (no room now; the queue is unchanged), EMSGSIZE
+ * (larger than the ring can ever hold), EBADMSG (corrupt index), EPERM
+ * (not the producer). */
+int spscq_push(struct spscq *q, uint32_t id, const void *data, size_t len);
+
+/* Consumer. Take the oldest message: its id into *id, its payload into
+ * buf, whose size is *len on entry; *len is the payload length on return.
+ * -1 with errno: EAGAIN (empty), EMSGSIZE (buf too small: the message
+ * stays queued and *len says how large it is), EBADMSG (corrupt length or
+ * index in the segment), EPERM (not the consumer). */
+int spscq_pop(struct spscq *q, uint32_t *id, void *buf, size_t *len);
+
+/* Called by spscq_drain() for each message. data is valid only during
+ * the call. Return 0 to consume the message, -1 to leave it queued and
+ * stop the batch (when the consumer cannot take it now). */
+typedef int (*spscq_msg_cb)(uint32_t id, const void *data, size_t len,
+                            void *arg);
+/* Consumer. Hand up to max messages to cb, oldest first, without
+ * copying unless a message wraps around the ring's end. Each is consumed
+ * when cb returns 0. Returns how many were consumed, or -1 with errno
+ * (EBADMSG, EPERM, ENOMEM). */
+int spscq_drain(struct spscq *q, spscq_msg_cb cb, void *arg, unsigned max);
+
+/* Consumer, waiting. The FIFO fd (non-blocking) becomes readable when
+ * the producer wakes us: give it to libevent with EV_READ|EV_PERSIST. In
+ * the callback: spscq_wait_ack(), drain, then spscq_wait_prepare(); if it
+ * returns false, messages arrived meanwhile: drain again (or make the
+ * event active) before returning to the loop. */
+int spscq_wait_fd(const struct spscq *q);
+/* Read and discard the wake-up bytes (so a level-triggered loop does not
+ * spin on them). Call before draining, never between prepare and sleep. */
+void spscq_wait_ack(struct spscq *q);
+/* Announce that the consumer is about to sleep and check the queue once
+ * more. true: it is empty and a push will write a wake-up byte; sleep.
+ * false: a message arrived meanwhile; do not sleep, drain it. */
+bool spscq_wait_prepare(struct spscq *q);
+/* Block until a message may be available or timeout_ms passes (-1: no
+ * timeout). Spins first if spscq_set_spin() asked for it. 0 when there
+ * may be messages (spurious wake-ups happen), -1 with errno ETIMEDOUT or
+ * EINTR. */
+int spscq_wait(struct spscq *q, int timeout_ms);
+/* Busy-check the queue up to spins times before sleeping in
+ * spscq_wait(): trades CPU for latency. The default, 0, never spins. */
+void spscq_set_spin(struct spscq *q, unsigned spins);
+
+#endif
