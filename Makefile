@@ -58,7 +58,8 @@ SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
 	clang-format -i $(SOURCES)
 format-check:
-	clang-format --dry-run --Werror $(SOURCES)
+	@clang-format --dry-run --Werror $(SOURCES) && \
+	    echo "$(words $(SOURCES)) files follow .clang-format"
 .PHONY: format format-check
 
 # Exercises: check-exercise, progress, grade, handout, diff, check-exercises.
