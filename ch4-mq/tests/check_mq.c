@@ -365,6 +365,36 @@ START_TEST(test_mq_two_io_conn)
 }
 END_TEST
 
+/* Connections come and go: every flow is freed, memory does not grow. */
+START_TEST(test_mq_connect_close_cycles)
+{
+    enum { CYCLES = 5000 };
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    key_t io_stats = mqpair_io_stats_key(base, 0);
+    pid_t io = writer_pid(io_stats);
+    long rss_before = 0;
+    char c;
+
+    for (int i = 0; i < CYCLES; i++) {
+        int fd = harness_connect(srv->port);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(harness_write_all(fd, "x", 1), 0);
+        ck_assert_int_eq(harness_read_all(fd, &c, 1), 0);
+        close(fd);
+        if (i == CYCLES / 10)
+            rss_before = harness_rss_kib(io);
+    }
+    for (int i = 0; i < 100 && counter(io_stats, "conns_open") != 0; i++)
+        usleep(10000);
+    ck_assert_uint_eq(counter(io_stats, "conns_open"), 0);
+    ck_assert_uint_eq(counter(io_stats, "conns_accepted"), CYCLES);
+    ck_assert_msg(harness_rss_kib(io) - rss_before < 1024,
+                  "io_conn grew from %ld KiB to %ld KiB", rss_before,
+                  harness_rss_kib(io));
+    stop_clean(srv);
+}
+END_TEST
+
 static int count_entries(const char *path)
 {
     DIR *d = opendir(path);
@@ -453,6 +483,7 @@ Suite *mq_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_mq_reply_to_closed_flow_dropped);
     tcase_add_test(tc, test_mq_duplicate_reply_dropped);
+    tcase_add_test(tc, test_mq_connect_close_cycles);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");
