@@ -113,6 +113,8 @@ struct server {
     struct mqpair mq;
     struct event *wake_ev;  /* the md->io FIFO is readable */
     struct event *retry_ev; /* retry stalled connections */
+    struct event *flush_ev; /* wake md once per loop turn, not per push */
+    bool wake_due;          /* flush_ev is active */
     TAILQ_HEAD(, conn) stalled;
     struct stats stats;
     unsigned char msg[SEQ_SIZE + CHUNK]; /* the message being pushed */
@@ -162,7 +164,8 @@ static bool conn_forward(struct conn *c)
             len = CHUNK;
         memcpy(srv->msg, &c->seq_out, SEQ_SIZE);
         evbuffer_copyout(in, srv->msg + SEQ_SIZE, len);
-        if (spscq_push(srv->mq.out, c->flow, srv->msg, SEQ_SIZE + len) < 0) {
+        if (spscq_push_quiet(srv->mq.out, c->flow, srv->msg, SEQ_SIZE + len) <
+            0) {
             if (errno != EAGAIN) {
                 log_error("queue to md: %s", strerror(errno));
                 event_base_loopbreak(srv->base);
@@ -182,6 +185,10 @@ static bool conn_forward(struct conn *c)
         }
         evbuffer_drain(in, len);
         c->seq_out++;
+        if (!srv->wake_due) {
+            srv->wake_due = true;
+            event_active(srv->flush_ev, 0, 0);
+        }
         stats_add(&srv->stats, C_MSGS_TO_MD, 1);
         stats_add(&srv->stats, C_BYTES_TO_MD, len);
     }
@@ -196,6 +203,18 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     if (!c->stalled)
         conn_forward(c);
     stats_commit(&c->srv->stats);
+}
+
+/* Runs after the other callbacks of this loop turn: one wake-up for md
+ * covers every message they pushed. */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+
+    (void)fd;
+    (void)what;
+    srv->wake_due = false;
+    spscq_wake(srv->mq.out);
 }
 
 /* The queue to md had no room: try the stalled connections, oldest first,
@@ -444,7 +463,8 @@ int main(int argc, char **argv)
     srv.wake_ev = event_new(srv.base, spscq_wait_fd(srv.mq.in),
                             EV_READ | EV_PERSIST, md_wake_cb, &srv);
     srv.retry_ev = evtimer_new(srv.base, retry_cb, &srv);
-    if (!ss || !srv.wake_ev || !srv.retry_ev ||
+    srv.flush_ev = event_new(srv.base, -1, 0, flush_cb, &srv);
+    if (!ss || !srv.wake_ev || !srv.retry_ev || !srv.flush_ev ||
         event_add(srv.wake_ev, NULL) < 0) {
         log_error("cannot set up events");
         goto out_free_events;
@@ -470,6 +490,8 @@ out_free_listener:
     evconnlistener_free(srv.lev);
     free_all_conns(&srv);
 out_free_events:
+    if (srv.flush_ev)
+        event_free(srv.flush_ev);
     if (srv.retry_ev)
         event_free(srv.retry_ev);
     if (srv.wake_ev)

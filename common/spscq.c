@@ -391,7 +391,8 @@ static void wake_consumer(struct spscq *q)
         write_wake_byte(q);
 }
 
-int spscq_push(struct spscq *q, uint32_t id, const void *data, size_t len)
+/* Append one message and publish it; the wake-up is the caller's. */
+static int push_msg(struct spscq *q, uint32_t id, const void *data, size_t len)
 {
     struct msg_hdr h;
     uint64_t need;
@@ -430,8 +431,27 @@ int spscq_push(struct spscq *q, uint32_t id, const void *data, size_t len)
      * tail in next_msg(), publishing the bytes written above, and with the
      * seq_cst load (S2) in spscq_wait_prepare(). */
     atomic_store_explicit(&q->sh->tail, q->tail, memory_order_seq_cst);
+    return 0;
+}
+
+int spscq_push(struct spscq *q, uint32_t id, const void *data, size_t len)
+{
+    if (push_msg(q, id, data, len) < 0)
+        return -1;
     wake_consumer(q);
     return 0;
+}
+
+int spscq_push_quiet(struct spscq *q, uint32_t id, const void *data, size_t len)
+{
+    return push_msg(q, id, data, len);
+}
+
+void spscq_wake(struct spscq *q)
+{
+    /* P2 of the protocol, after the P1 of every push before it. */
+    if (q->role & SPSCQ_PRODUCER)
+        wake_consumer(q);
 }
 
 /* --- consumer ------------------------------------------------------------ */

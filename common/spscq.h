@@ -63,6 +63,16 @@ size_t spscq_max_payload(const struct spscq *q);
  * (not the producer). */
 int spscq_push(struct spscq *q, uint32_t id, const void *data, size_t len);
 
+/* Producer, in batches: spscq_push() without the wake-up. A producer that
+ * pushes many messages per event-loop turn calls spscq_wake() once after
+ * the last of them, instead of a possible FIFO write per message. Until
+ * it does, a sleeping consumer does not see them: never skip the wake. */
+int spscq_push_quiet(struct spscq *q, uint32_t id, const void *data,
+                     size_t len);
+/* Producer. Wake the consumer if it may be asleep (at most one FIFO
+ * write). Pairs with spscq_push_quiet(). */
+void spscq_wake(struct spscq *q);
+
 /* Consumer. Take the oldest message: its id into *id, its payload into
  * buf, whose size is *len on entry; *len is the payload length on return.
  * -1 with errno: EAGAIN (empty), EMSGSIZE (buf too small: the message

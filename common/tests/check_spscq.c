@@ -389,6 +389,32 @@ START_TEST(test_spscq_wake_only_when_sleeping)
 }
 END_TEST
 
+/* Quiet pushes write no wake-up byte; one spscq_wake() after them does. */
+START_TEST(test_spscq_quiet_push_then_wake)
+{
+    struct spscq *p = make_queue(4096, SPSCQ_PRODUCER);
+    struct spscq *c = spscq_open(key_a, fifo_a, SPSCQ_CONSUMER);
+    int fd;
+
+    ck_assert_ptr_nonnull(c);
+    fd = spscq_wait_fd(c);
+    spscq_wait_ack(c);
+    ck_assert(spscq_wait_prepare(c));
+    for (uint32_t i = 0; i < 10; i++)
+        ck_assert_int_eq(spscq_push_quiet(p, i, "q", 1), 0);
+    ck_assert_msg(!fd_readable(fd), "a quiet push woke the consumer");
+    spscq_wake(p);
+    ck_assert_msg(fd_readable(fd), "spscq_wake did not wake it");
+    spscq_wait_ack(c);
+    spscq_wake(p); /* the consumer is awake now: no byte */
+    ck_assert(!fd_readable(fd));
+    for (uint32_t i = 0; i < 10; i++)
+        pop_expect(c, i, "q", 1);
+    spscq_close(c);
+    spscq_remove(p);
+}
+END_TEST
+
 /* A consumer that opens a queue holding messages is woken at once, so a
  * restarted consumer that only waits for its fd still drains them. */
 START_TEST(test_spscq_consumer_open_wakes_itself)
@@ -820,6 +846,7 @@ Suite *spscq_suite(void)
     tcase_add_test(core, test_spscq_wrap_every_offset);
     tcase_add_test(core, test_spscq_drain_batches);
     tcase_add_test(wake, test_spscq_wake_only_when_sleeping);
+    tcase_add_test(wake, test_spscq_quiet_push_then_wake);
     tcase_add_test(wake, test_spscq_consumer_open_wakes_itself);
     tcase_add_test(errors, test_spscq_bad_arguments);
     tcase_add_test(errors, test_spscq_fifo_checked);
