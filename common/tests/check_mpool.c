@@ -299,13 +299,16 @@ END_TEST
 
 static key_t key;
 
-static void shm_setup(void)
+/* A key no other run shares, from the runner's pid: set before the tests
+ * fork and removed after them, so a failed test leaves nothing behind. */
+static void key_setup(void)
 {
     key = (key_t)(0x5d000000 | ((getpid() & 0xfffff) << 4));
-    shmem_remove_key(key);
 }
 
 static void shm_teardown(void) { shmem_remove_key(key); }
+
+static void shm_setup(void) { shmem_remove_key(key); }
 
 /* The child attaches the segment at a second address, drops the inherited
  * mapping, reads the parent's chunks, frees two, allocates three. */
@@ -415,6 +418,7 @@ Suite *mpool_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("shared");
+    tcase_add_unchecked_fixture(tc, key_setup, shm_teardown);
     tcase_add_checked_fixture(tc, shm_setup, shm_teardown);
     tcase_add_test(tc, test_mpool_shared_two_processes);
     suite_add_tcase(s, tc);
