@@ -168,6 +168,38 @@ size_t mhash_size(const struct mhash_geom *g)
     return sizeof(struct mhash_hdr) + n * slot_size_for(g->rec_size);
 }
 
+/* --- key % prime without a divide -------------------------------------- */
+
+/* A 64-bit divide costs tens of cycles and a find does R of them. The
+ * quotient n / d for any 64-bit n, 1 < d < 2^32, is instead
+ *   t = (m * n) >> 64;  q = (t + ((n - t) >> 1)) >> (l - 1)
+ * with l = ceil(log2 d) and m = floor(2^64 (2^l - d) / d) + 1 (Granlund
+ * and Montgomery, "Division by invariant integers using multiplication",
+ * 1994, figure 4.1): what compilers emit for a constant divisor. */
+static void mod_prepare(uint32_t d, uint64_t *magic, uint8_t *shift)
+{
+    unsigned l = 64 - (unsigned)__builtin_clzll((uint64_t)d - 1);
+
+    *shift = (uint8_t)l;
+#ifdef __SIZEOF_INT128__
+    *magic = (uint64_t)(((unsigned __int128)((1ull << l) - d) << 64) / d) + 1;
+#else
+    *magic = 0;
+#endif
+}
+
+static uint64_t mod_row(const struct mhash *h, uint32_t row, uint64_t n)
+{
+#ifdef __SIZEOF_INT128__
+    uint64_t t = (uint64_t)(((unsigned __int128)h->mod_magic[row] * n) >> 64);
+    uint64_t q = (t + ((n - t) >> 1)) >> (h->mod_shift[row] - 1);
+
+    return n - q * h->primes[row];
+#else
+    return n % h->primes[row];
+#endif
+}
+
 /* --- set-up ---------------------------------------------------------- */
 
 /* Fill h from validated geometry. */
@@ -187,6 +219,7 @@ static void fill_handle(struct mhash *h, void *mem, uint32_t rows,
         h->primes[i] = primes[i];
         h->row_start[i] = start;
         start += primes[i];
+        mod_prepare(primes[i], &h->mod_magic[i], &h->mod_shift[i]);
     }
     h->nslots = start;
 }
@@ -347,7 +380,7 @@ int mhash_remove(struct mhash *h)
 static struct mhash_slot *slot_at(const struct mhash *h, uint32_t row,
                                   uint64_t key)
 {
-    uint64_t i = h->row_start[row] + key % h->primes[row];
+    uint64_t i = h->row_start[row] + mod_row(h, row, key);
 
     return (struct mhash_slot *)(h->slots + i * h->slot_size);
 }
@@ -445,12 +478,26 @@ static bool slot_empty(const struct mhash_slot *s)
 /* Writer: key's slot, and the first empty candidate if it has none. A key
  * may sit in any row (an earlier row's slot may have emptied since), so
  * all R candidates are looked at. */
+/* Compute key's R candidate slots and start loading them all: in a big
+ * table each is a cache miss, and R misses in parallel cost about one. */
+static void candidates(const struct mhash *h, uint64_t key,
+                       struct mhash_slot **s)
+{
+    for (uint32_t r = 0; r < h->rows; r++) {
+        s[r] = slot_at(h, r, key);
+        __builtin_prefetch(s[r]);
+    }
+}
+
 static struct mhash_slot *locate(const struct mhash *h, uint64_t key,
                                  struct mhash_slot **empty)
 {
+    struct mhash_slot *cand[MHASH_MAX_ROWS];
+
+    candidates(h, key, cand);
     *empty = NULL;
     for (uint32_t r = 0; r < h->rows; r++) {
-        struct mhash_slot *s = slot_at(h, r, key);
+        struct mhash_slot *s = cand[r];
         if (slot_holds(s, key))
             return s;
         if (*empty == NULL && slot_empty(s))
@@ -554,11 +601,13 @@ int mhash_delete(struct mhash *h, uint64_t key, void *rec)
 
 int mhash_find(const struct mhash *h, uint64_t key, void *rec)
 {
+    struct mhash_slot *cand[MHASH_MAX_ROWS];
     bool busy = false;
 
+    candidates(h, key, cand);
     for (uint32_t r = 0; r < h->rows; r++) {
         uint64_t k = key;
-        switch (slot_read(h, slot_at(h, r, key), &k, false, rec)) {
+        switch (slot_read(h, cand[r], &k, false, rec)) {
         case READ_MATCH: return 0;
         case READ_BUSY: busy = true; break;
         default: break;

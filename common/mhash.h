@@ -52,6 +52,8 @@ struct mhash {
     bool decreasing;
     uint32_t primes[MHASH_MAX_ROWS];
     uint64_t row_start[MHASH_MAX_ROWS]; /* first slot of each row */
+    uint64_t mod_magic[MHASH_MAX_ROWS]; /* key % primes[i], see mhash.c */
+    uint8_t mod_shift[MHASH_MAX_ROWS];
 };
 
 struct mhash_stats {

@@ -213,7 +213,10 @@ START_TEST(test_mhash_reference_model)
     memset(m.slot, 0xff, m.nslots * sizeof(*m.slot));
     m.keys[0] = 0; /* key 0 and the largest key are ordinary keys */
     m.keys[1] = UINT64_MAX;
-    for (uint32_t i = 2; i < MODEL_KEYS; i++)
+    m.keys[2] = UINT64_MAX - 1;
+    m.keys[3] = (uint64_t)1 << 63;
+    m.keys[4] = ((uint64_t)1 << 63) - 1;
+    for (uint32_t i = 5; i < MODEL_KEYS; i++)
         m.keys[i] = splitmix(&rng); /* distinct in practice */
     for (int i = 0; i < 1000000; i++) {
         model_step(&h, &m, &rng);
