@@ -3,6 +3,8 @@
 #include "mpool.h"
 #include "shmem.h"
 
+#include "harness.h"
+
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -299,16 +301,9 @@ END_TEST
 
 static key_t key;
 
-/* A key no other run shares, from the runner's pid: set before the tests
- * fork and removed after them, so a failed test leaves nothing behind. */
-static void key_setup(void)
-{
-    key = (key_t)(0x5d000000 | ((getpid() & 0xfffff) << 4));
-}
-
-static void shm_teardown(void) { shmem_remove_key(key); }
-
-static void shm_setup(void) { shmem_remove_key(key); }
+/* A key of this runner: swept by harness_cleanup(), and by the next test
+ * when a failed one never reached its teardown. */
+static void shm_setup(void) { key = harness_key(); }
 
 /* The child attaches the segment at a second address, drops the inherited
  * mapping, reads the parent's chunks, frees two, allocates three. */
@@ -418,8 +413,7 @@ Suite *mpool_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("shared");
-    tcase_add_unchecked_fixture(tc, key_setup, shm_teardown);
-    tcase_add_checked_fixture(tc, shm_setup, shm_teardown);
+    tcase_add_checked_fixture(tc, shm_setup, harness_cleanup);
     tcase_add_test(tc, test_mpool_shared_two_processes);
     suite_add_tcase(s, tc);
     return s;
