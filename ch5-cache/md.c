@@ -1,0 +1,244 @@
+/* md.c -- the main-logic daemon of the two-process echo server.
+ *
+ * md never touches a socket. It consumes the messages of each io_conn
+ * from the io->md queue and answers each with a message on the md->io
+ * queue, for the same flow id. The logic here is an echo: the reply is
+ * the request, untouched (io_conn's sequence number included). A message
+ * is consumed only after its reply is queued: if md dies in between, the
+ * message is still there when md comes back, and io_conn drops the second
+ * reply by its sequence number. Nothing is lost, nothing doubled.
+ *
+ * When a queue to an io_conn is full, md leaves the io_conn's requests
+ * queued and retries in a millisecond; io_conn is then the one to stop
+ * reading its sockets. */
+#include "log.h"
+#include "mqpair.h"
+#include "opts.h"
+#include "stats.h"
+#include "stopsig.h"
+
+#include <event2/event.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 256
+
+static const char usage[] =
+    " [-h] [-v | -q] [-k KEY] [-d DIR] [-n COUNT] [-s USEC]\n"
+    "Main-logic daemon of the two-process echo server: answers every\n"
+    "message io_conn forwards with the same message.\n"
+    "  -k KEY    base System V key of the queues (default 0x5e7e0000)\n"
+    "  -d DIR    directory of the wake-up FIFOs (default /tmp/svrtut-UID)\n"
+    "  -n COUNT  serve io_conn processes 0 to COUNT-1 (default 1)\n"
+    "  -s USEC   sleep that long per message: a deliberately slow md, to\n"
+    "            watch the queues fill (default 0)\n"
+    "  -v        debug logging\n"
+    "  -q        log errors only\n"
+    "  -h        show this help\n"
+    "SIGINT or SIGTERM stop it; the queues stay for the next md.\n";
+
+enum counter { C_MSGS, C_BYTES, C_QUEUE_FULL, C_NCOUNTERS };
+
+struct md;
+
+/* What md keeps per io_conn. */
+struct link {
+    struct md *md;
+    struct mqpair mq;
+    struct event *wake_ev;  /* the io->md FIFO is readable */
+    struct event *retry_ev; /* the md->io queue was full */
+};
+
+struct md {
+    struct event_base *base;
+    struct link links[MQPAIR_MAX_IO];
+    unsigned nlinks;
+    useconds_t slow_us;
+    struct stats stats;
+};
+
+/* One request: echo it back to the same flow. -1 leaves it queued. */
+static int echo_cb(uint32_t id, const void *data, size_t len, void *arg)
+{
+    struct link *l = arg;
+    struct md *md = l->md;
+
+    if (md->slow_us)
+        usleep(md->slow_us);
+    if (spscq_push_quiet(l->mq.out, id, data, len) < 0) {
+        if (errno == EAGAIN) {
+            struct timeval ms = {0, 1000};
+            stats_add(&md->stats, C_QUEUE_FULL, 1);
+            evtimer_add(l->retry_ev, &ms);
+        } else {
+            log_error("queue to io_conn: %s", strerror(errno));
+            event_base_loopbreak(md->base);
+        }
+        return -1;
+    }
+    stats_add(&md->stats, C_MSGS, 1);
+    stats_add(&md->stats, C_BYTES, len);
+    return 0;
+}
+
+/* Drain a batch; sleep again only if the queue is really empty. */
+static void wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct link *l = arg;
+    int n;
+
+    (void)fd;
+    (void)what;
+    spscq_wait_ack(l->mq.in);
+    if (evtimer_pending(l->retry_ev, NULL))
+        return; /* blocked on a full reply queue: the timer comes back */
+    do {
+        n = spscq_drain(l->mq.in, echo_cb, l, BATCH);
+        if (n < 0) {
+            log_error("queue from io_conn: %s", strerror(errno));
+            event_base_loopbreak(l->md->base);
+            break;
+        }
+        if (n == BATCH || evtimer_pending(l->retry_ev, NULL)) {
+            if (n == BATCH)
+                event_active(l->wake_ev, EV_READ, 0);
+            break;
+        }
+    } while (!spscq_wait_prepare(l->mq.in));
+    /* One wake-up for io_conn covers the whole batch of replies. */
+    spscq_wake(l->mq.out);
+    stats_commit(&l->md->stats);
+}
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct link *l = arg;
+
+    (void)fd;
+    (void)what;
+    event_active(l->wake_ev, EV_READ, 0);
+}
+
+static int link_open(struct md *md, struct link *l, key_t key, const char *dir,
+                     unsigned i)
+{
+    l->md = md;
+    if (mqpair_open(&l->mq, key, dir, i, MQPAIR_MD) < 0) {
+        log_error("queues of io_conn %u (key %#x, %s): %s", i, (unsigned)key,
+                  dir, strerror(errno));
+        return -1;
+    }
+    l->wake_ev = event_new(md->base, spscq_wait_fd(l->mq.in),
+                           EV_READ | EV_PERSIST, wake_cb, l);
+    l->retry_ev = evtimer_new(md->base, retry_cb, l);
+    if (!l->wake_ev || !l->retry_ev || event_add(l->wake_ev, NULL) < 0) {
+        log_error("cannot set up events");
+        return -1;
+    }
+    /* Requests may have queued while md was away: look now. */
+    event_active(l->wake_ev, EV_READ, 0);
+    return 0;
+}
+
+static void link_close(struct link *l)
+{
+    if (l->retry_ev)
+        event_free(l->retry_ev);
+    if (l->wake_ev)
+        event_free(l->wake_ev);
+    mqpair_close(&l->mq);
+}
+
+static int stats_setup(struct stats *st, key_t key)
+{
+    if (stats_create(st, key, "md") < 0)
+        return -1;
+    if (stats_register(st, "msgs", STATS_COUNTER) != C_MSGS ||
+        stats_register(st, "bytes", STATS_COUNTER) != C_BYTES ||
+        stats_register(st, "queue_full", STATS_COUNTER) != C_QUEUE_FULL) {
+        stats_remove(st);
+        return -1;
+    }
+    stats_start(st);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct md md = {0};
+    struct stopsig *ss = NULL;
+    const char *dir = NULL;
+    char default_dir[MQPAIR_PATH_MAX];
+    key_t key = MQPAIR_DEFAULT_KEY;
+    unsigned n = 1;
+    int c, rc = 1;
+
+    log_init(argv[0], LOG_INFO);
+    opts_init(usage);
+    opterr = 0;
+    while ((c = getopt(argc, argv, ":hk:d:n:s:vq")) != -1) {
+        switch (c) {
+        case 'h': opts_help();
+        case 'k': key = opts_key_arg(optarg); break;
+        case 'd': dir = optarg; break;
+        case 'n':
+            n = (unsigned)opts_uint_arg("count", optarg, 1, MQPAIR_MAX_IO);
+            break;
+        case 's':
+            md.slow_us = (useconds_t)opts_uint_arg("delay", optarg, 0, 1000000);
+            break;
+        case 'v': log_set_level(LOG_DEBUG); break;
+        case 'q': log_set_level(LOG_ERROR); break;
+        default: opts_bad_option(c, optopt);
+        }
+    }
+    if (optind < argc)
+        opts_fail("unexpected argument '%s'", argv[optind]);
+    if (!dir)
+        dir = mqpair_default_dir(default_dir, sizeof(default_dir));
+
+    md.base = event_base_new();
+    if (!md.base) {
+        log_error("cannot create the event base");
+        return 1;
+    }
+    if (mqpair_private_dir(dir) < 0) {
+        log_error("FIFO directory %s: %s", dir, strerror(errno));
+        goto out_free_base;
+    }
+    if (stats_setup(&md.stats, mqpair_md_stats_key(key)) < 0) {
+        log_error("statistics key %#x: %s", (unsigned)mqpair_md_stats_key(key),
+                  errno == EEXIST ? "in use by a live md" : strerror(errno));
+        goto out_free_base;
+    }
+    ss = stopsig_new(md.base, NULL, NULL);
+    if (!ss) {
+        log_error("cannot watch signals: %s", strerror(errno));
+        goto out_close_links;
+    }
+    for (md.nlinks = 0; md.nlinks < n; md.nlinks++)
+        if (link_open(&md, &md.links[md.nlinks], key, dir, md.nlinks) < 0) {
+            md.nlinks++; /* close what this one opened, too */
+            goto out_close_links;
+        }
+    log_info("serving %u io_conn queue pair(s), key %#x, FIFOs in %s", n,
+             (unsigned)key, dir);
+
+    if (event_base_dispatch(md.base) == 0 && stopsig_caught(ss))
+        rc = 0;
+
+out_close_links:
+    while (md.nlinks > 0)
+        link_close(&md.links[--md.nlinks]);
+    stopsig_free(ss);
+    stats_remove(&md.stats);
+out_free_base:
+    event_base_free(md.base);
+    libevent_global_shutdown();
+    return rc;
+}
