@@ -1,8 +1,9 @@
-/* echosvr_v5.c -- one command for the two-process echo server: starts md
- * and io_conn (or -n of them sharing the port) with matching keys and
- * FIFO directory, prints io_conn's "listening on" line, restarts md when
- * it dies, and on SIGINT or SIGTERM stops them all and removes every
- * segment and FIFO they used.
+/* echosvr_v6.c -- one command for the v6 echo server: starts md and
+ * io_conn (or -n of them sharing the port) with matching keys and FIFO
+ * directory, prints io_conn's "listening on" line, restarts md when it
+ * dies, and on SIGINT or SIGTERM stops them all and removes every
+ * segment and FIFO they used: queues, statistics and md's session table.
+ * It is ch4-mq's echosvr_v5 with the session table added.
  *
  * The launcher is a small supervisor, not part of the data path: it
  * waits in an event loop for signals. md's death is survivable (the
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "mqpair.h"
 #include "opts.h"
+#include "shmem.h"
 #include "stats.h"
 #include "stopsig.h"
 
@@ -25,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,13 +38,15 @@
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-n COUNT] [-c CONNS] [-k KEY]\n"
     "          [-d DIR] [-s USEC]\n"
-    "Two-process echo server: runs md and COUNT io_conn processes joined\n"
-    "by shared-memory queues, and restarts md if it dies.\n"
+    "The v6 echo server: runs md and COUNT io_conn processes joined by\n"
+    "shared-memory queues, and restarts md if it dies; md keeps a session\n"
+    "record per connection that viewcache -k KEY lists.\n"
     "  -a ADDR   address to listen on (default 127.0.0.1)\n"
     "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
     "  -n COUNT  io_conn processes sharing the port, 1 to 16 (default 1)\n"
     "  -c CONNS  most connections per io_conn (default 65536)\n"
-    "  -k KEY    base System V key of queues and statistics\n"
+    "  -k KEY    base System V key of queues, statistics and the session\n"
+    "            table\n"
     "            (default 0x5e7e0000)\n"
     "  -d DIR    directory of the wake-up FIFOs (default: a new private\n"
     "            directory in /tmp, removed on exit)\n"
@@ -58,6 +63,7 @@ struct launcher {
     struct event_base *base;
     char bindir[PATH_MAX]; /* where md and io_conn live: next to us */
     char key_arg[16], dir[MQPAIR_PATH_MAX], slow_arg[16], conns_arg[16];
+    unsigned long conns;
     const char *addr, *port, *verbosity;
     key_t key;
     unsigned n;
@@ -93,11 +99,14 @@ static pid_t spawn(struct launcher *l, const char *const argv[], int out_fd)
 
 static int start_md(struct launcher *l)
 {
-    char n_arg[8];
-    const char *argv[] = {"md",  "-k", l->key_arg,  "-d",         l->dir, "-n",
-                          n_arg, "-s", l->slow_arg, l->verbosity, NULL};
+    char n_arg[8], sessions_arg[24];
+    const char *argv[] = {
+        "md", "-k",         l->key_arg, "-d",        l->dir,       "-n", n_arg,
+        "-c", sessions_arg, "-s",       l->slow_arg, l->verbosity, NULL};
 
     snprintf(n_arg, sizeof(n_arg), "%u", l->n);
+    /* room for every connection of every io_conn */
+    snprintf(sessions_arg, sizeof(sessions_arg), "%lu", l->n * l->conns);
     l->md = spawn(l, argv, -1);
     l->md_started = time(NULL);
     return l->md < 0 ? -1 : 0;
@@ -261,7 +270,7 @@ static int bindir_of_self(char *buf, size_t size)
 
 static int stats_setup(struct stats *st, key_t key)
 {
-    if (stats_create(st, key, "echosvr_v5") < 0)
+    if (stats_create(st, key, "echosvr_v6") < 0)
         return -1;
     if (stats_register(st, "md_restarts", STATS_COUNTER) != C_MD_RESTARTS ||
         stats_register(st, "io_conns", STATS_GAUGE) != C_IO_CONNS) {
@@ -270,6 +279,21 @@ static int stats_setup(struct stats *st, key_t key)
     }
     stats_start(st);
     return 0;
+}
+
+/* A session table nobody is attached to was left by a server that was
+ * killed: its flows are gone, so a new server starts with a new table.
+ * (md restarts within one server keep theirs: md attaches, never wipes.) */
+static void remove_stale_sessions(key_t base)
+{
+    key_t key = mqpair_sessions_key(base);
+    struct shmid_ds ds;
+    int id = shmget(key, 0, 0);
+
+    if (id >= 0 && shmctl(id, IPC_STAT, &ds) == 0 && ds.shm_nattch == 0) {
+        log_info("removing the stale session table %#x", (unsigned)key);
+        shmem_remove_key(key);
+    }
 }
 
 /* Start md and the io_conn processes; print the listening line. */
@@ -290,9 +314,10 @@ static int start_all(struct launcher *l)
     }
     stats_set(&l->stats, C_IO_CONNS, l->n);
     stats_commit(&l->stats);
-    log_info("md and %u io_conn running; statistics: viewstats -k %#x "
-             "(md) -k %#x (io_conn 0) -k %#x (restarts)",
-             l->n, (unsigned)mqpair_md_stats_key(l->key),
+    log_info("md and %u io_conn running; sessions: viewcache -k %#x; "
+             "statistics: viewstats -k %#x (md) -k %#x (io_conn 0) "
+             "-k %#x (restarts)",
+             l->n, (unsigned)l->key, (unsigned)mqpair_md_stats_key(l->key),
              (unsigned)mqpair_io_stats_key(l->key, 0),
              (unsigned)mqpair_launcher_stats_key(l->key));
     fputs(line, stdout);
@@ -313,8 +338,9 @@ static void parse_options(struct launcher *l, int argc, char **argv)
             l->n = (unsigned)opts_uint_arg("count", optarg, 1, MQPAIR_MAX_IO);
             break;
         case 'c':
-            snprintf(l->conns_arg, sizeof(l->conns_arg), "%llu",
-                     opts_uint_arg("connection limit", optarg, 1, 1u << 20));
+            l->conns = (unsigned long)opts_uint_arg("connection limit", optarg,
+                                                    1, 1u << 20);
+            snprintf(l->conns_arg, sizeof(l->conns_arg), "%lu", l->conns);
             break;
         case 'k': l->key = opts_key_arg(optarg); break;
         case 'd':
@@ -343,6 +369,7 @@ int main(int argc, char **argv)
                                 .n = 1,
                                 .slow_arg = "0",
                                 .conns_arg = "65536",
+                                .conns = 65536,
                                 .rc = 1};
     struct stopsig *ss = NULL;
     struct event *child_ev = NULL;
@@ -357,7 +384,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (!l.dir[0]) {
-        snprintf(l.dir, sizeof(l.dir), "/tmp/svrtut-v5-XXXXXX");
+        snprintf(l.dir, sizeof(l.dir), "/tmp/svrtut-v6-XXXXXX");
         if (!mkdtemp(l.dir)) {
             log_error("cannot make a FIFO directory: %s", strerror(errno));
             return 1;
@@ -372,6 +399,7 @@ int main(int argc, char **argv)
                                   : strerror(errno));
         goto out_remove_dir;
     }
+    remove_stale_sessions(l.key);
     l.base = event_base_new();
     if (!l.base)
         goto out_remove_stats;
@@ -395,8 +423,9 @@ out_free_events:
     stopsig_free(ss);
     event_base_free(l.base);
 out_remove_stats:
-    if (mqpair_remove_all(l.key, l.dir, l.n) < 0)
-        log_error("cannot remove every queue: %s", strerror(errno));
+    if (mqpair_remove_all(l.key, l.dir, l.n) < 0 ||
+        shmem_remove_key(mqpair_sessions_key(l.key)) < 0)
+        log_error("cannot remove every segment: %s", strerror(errno));
     stats_remove(&l.stats);
 out_remove_dir:
     if (own_dir && rmdir(l.dir) < 0)

@@ -1,4 +1,6 @@
-/* io_conn.c -- the network process of the two-process echo server.
+/* io_conn.c -- the network process of the v6 echo server: ch4-mq's
+ * io_conn, with its connection objects taken from a memory pool and md
+ * told when connections open and close.
  *
  * io_conn owns the sockets and nothing else: every chunk a client sends
  * goes to md over the io->md queue, tagged with the connection's flow id,
@@ -7,11 +9,18 @@
  * (common/flowtab.c), so a reply for a connection that closed meanwhile
  * is dropped even if a new connection got the same slot.
  *
- * Each message to md is [seq u64][bytes]: seq counts the flow's messages.
- * md echoes it untouched; io_conn delivers a reply only if its seq is the
- * next one expected. md consumes a message only after its reply is
- * queued, so an md killed between the two re-sends one reply after its
- * restart: the seq check drops it, and the client sees every byte once.
+ * Each message to md starts with a struct msg_hdr (session.h): the flow's
+ * sequence number and a kind. A connection's first message is OPEN with
+ * the peer's address, then DATA, and CLOSE when it is gone; md echoes
+ * DATA only. io_conn delivers a reply only if its seq is the next one
+ * expected. md consumes a message only after its reply is queued, so an
+ * md killed between the two re-sends one reply after its restart: the seq
+ * check drops it, and the client sees every byte once.
+ *
+ * struct conn comes from an mpool of -c CONNS chunks over heap memory
+ * io_conn owns: accept and close cost a pop and a push, never malloc. A
+ * connection that ends while the queue to md is full keeps its chunk
+ * until its CLOSE is queued (md must hear of every close).
  *
  * Backpressure, nothing lost: when the queue to md is full, the bytes stay
  * in the connection's input buffer, reading stops, and a 1 ms timer
@@ -19,9 +28,11 @@
  * in ch3-echo. */
 #include "flowtab.h"
 #include "log.h"
+#include "mpool.h"
 #include "mqpair.h"
 #include "net.h"
 #include "opts.h"
+#include "session.h"
 #include "stats.h"
 #include "stopsig.h"
 
@@ -46,24 +57,25 @@
 #define OUT_LOW       (64 * 1024)
 /* Bytes of one message to md: bounds the copy per message and leaves the
  * 4 MiB queue room for many connections' messages. */
-#define CHUNK    (64 * 1024)
-#define SEQ_SIZE 8
+#define CHUNK (64 * 1024)
 /* Replies handled per wake-up before other events get a turn. */
 #define BATCH 256
 
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-k KEY] [-d DIR] [-i INDEX]\n"
     "          [-c CONNS] [-r]\n"
-    "Network process of the two-process echo server: forwards what clients\n"
-    "send to md over a shared-memory queue, and md's replies back.\n"
+    "Network process of the v6 echo server: forwards what clients send,\n"
+    "and their connections' opening and closing, to md over a shared-memory\n"
+    "queue, and md's replies back.\n"
     "  -a ADDR   address to listen on (default " DEFAULT_ADDR ")\n"
     "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
     "  -k KEY    base System V key of the queues (default 0x5e7e0000)\n"
     "  -d DIR    directory of the wake-up FIFOs (default /tmp/svrtut-UID)\n"
     "  -i INDEX  which io_conn this is, 0 to 15, when several share the\n"
     "            port (default 0); each has its own pair of queues\n"
-    "  -c CONNS  most connections open at once (default 65536); more are\n"
-    "            accepted and closed at once\n"
+    "  -c CONNS  most connections open at once, the size of the pool of\n"
+    "            connection objects (default 65536); more are accepted and\n"
+    "            closed at once\n"
     "  -r        share the port with other io_conn processes (SO_REUSEPORT)\n"
     "  -v        log every connection (debug level)\n"
     "  -q        log errors only\n"
@@ -80,6 +92,8 @@ enum counter {
     C_QUEUE_FULL,     /* pushes refused: the queue to md was full */
     C_DROPPED_CLOSED, /* replies for flows closed meanwhile */
     C_DROPPED_DUP,    /* replies md sent twice (after a restart) */
+    C_POOL_USED,      /* connection objects in use (closing ones too) */
+    C_POOL_HIGH,      /* most ever in use at once */
     C_NCOUNTERS
 };
 
@@ -91,25 +105,32 @@ static const struct {
     {"msgs_to_md", STATS_COUNTER},     {"bytes_to_md", STATS_COUNTER},
     {"msgs_from_md", STATS_COUNTER},   {"bytes_from_md", STATS_COUNTER},
     {"queue_full", STATS_COUNTER},     {"dropped_closed", STATS_COUNTER},
-    {"dropped_dup", STATS_COUNTER},
+    {"dropped_dup", STATS_COUNTER},    {"pool_used", STATS_GAUGE},
+    {"pool_high_water", STATS_GAUGE},
 };
 
+/* One chunk of the pool. bev is NULL once the socket is gone and only
+ * the CLOSE for md is waiting for room in the queue. */
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
     uint32_t flow;
     uint64_t seq_out; /* seq of the next message to md */
     uint64_t seq_in;  /* seq of the next reply expected */
+    bool opened;      /* OPEN is queued: md knows the flow */
     bool paused_out;  /* echo backed up: not reading */
     bool stalled;     /* queue to md full: not reading */
     bool closing;     /* EOF: finish the echo, then close */
     TAILQ_ENTRY(conn) stall_link;
+    char peer[NET_ADDRSTRLEN]; /* for OPEN */
 };
 
 struct server {
     struct event_base *base;
     struct evconnlistener *lev;
     struct flowtab *flows;
+    struct mpool pool; /* of struct conn */
+    void *pool_mem;
     struct mqpair mq;
     struct event *wake_ev;  /* the md->io FIFO is readable */
     struct event *retry_ev; /* retry stalled connections */
@@ -117,7 +138,7 @@ struct server {
     bool wake_due;          /* flush_ev is active */
     TAILQ_HEAD(, conn) stalled;
     struct stats stats;
-    unsigned char msg[SEQ_SIZE + CHUNK]; /* the message being pushed */
+    unsigned char msg[MSG_HDR_SIZE + CHUNK]; /* the message being pushed */
 };
 
 static void conn_update_reading(struct conn *c)
@@ -128,18 +149,98 @@ static void conn_update_reading(struct conn *c)
         bufferevent_enable(c->bev, EV_READ);
 }
 
+static void pool_stats(struct server *srv)
+{
+    struct mpool_stats ps;
+
+    mpool_stats(&srv->pool, &ps);
+    stats_set(&srv->stats, C_POOL_USED, ps.used);
+    stats_set(&srv->stats, C_POOL_HIGH, ps.high_water);
+}
+
+static void conn_release(struct conn *c)
+{
+    struct server *srv = c->srv;
+
+    mpool_free(&srv->pool, c);
+    pool_stats(srv);
+}
+
+/* The queue to md is full: c waits on the stalled list for the retry
+ * timer. */
+static void conn_stall(struct conn *c)
+{
+    struct server *srv = c->srv;
+
+    stats_add(&srv->stats, C_QUEUE_FULL, 1);
+    if (!c->stalled) {
+        c->stalled = true;
+        TAILQ_INSERT_TAIL(&srv->stalled, c, stall_link);
+        if (c->bev)
+            conn_update_reading(c);
+    }
+    if (!evtimer_pending(srv->retry_ev, NULL)) {
+        struct timeval ms = {0, 1000};
+        evtimer_add(srv->retry_ev, &ms);
+    }
+}
+
+/* Queue the message of kind whose len payload bytes are already in
+ * srv->msg after the header. 0, or -1: errno EAGAIN when the queue is
+ * full (nothing queued); any other error stops the server. */
+static int conn_push(struct conn *c, enum msg_kind kind, size_t len)
+{
+    struct server *srv = c->srv;
+    struct msg_hdr h = {.seq = c->seq_out, .kind = kind};
+
+    memcpy(srv->msg, &h, MSG_HDR_SIZE);
+    if (spscq_push_quiet(srv->mq.out, c->flow, srv->msg, MSG_HDR_SIZE + len) <
+        0) {
+        if (errno != EAGAIN) {
+            log_error("queue to md: %s", strerror(errno));
+            event_base_loopbreak(srv->base);
+        }
+        return -1;
+    }
+    c->seq_out++;
+    if (!srv->wake_due) {
+        srv->wake_due = true;
+        event_active(srv->flush_ev, 0, 0);
+    }
+    return 0;
+}
+
+/* Tell md the flow is gone and give the chunk back: true. If the queue
+ * is full, keep the chunk (no socket, no flow id) on the stalled list
+ * until the retry timer finds room: false. A flow md never heard of needs
+ * no CLOSE. */
+static bool conn_send_close(struct conn *c)
+{
+    if (c->opened && conn_push(c, MSG_CLOSE, 0) < 0) {
+        if (errno == EAGAIN) {
+            conn_stall(c);
+            return false;
+        }
+    }
+    conn_release(c);
+    return true;
+}
+
 static void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
 
-    if (c->stalled)
+    if (c->stalled) {
         TAILQ_REMOVE(&srv->stalled, c, stall_link);
+        c->stalled = false;
+    }
     flowtab_del(srv->flows, c->flow);
     stats_set(&srv->stats, C_CONNS_OPEN, flowtab_count(srv->flows));
-    stats_commit(&srv->stats);
     log_debug("flow %#x closed", c->flow);
     bufferevent_free(c->bev);
-    free(c);
+    c->bev = NULL;
+    conn_send_close(c);
+    stats_commit(&srv->stats);
 }
 
 /* A closing connection ends when md has answered everything it was sent
@@ -159,40 +260,29 @@ static bool conn_forward(struct conn *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t len;
 
+    if (!c->opened) {
+        len = strlen(c->peer);
+        memcpy(srv->msg + MSG_HDR_SIZE, c->peer, len);
+        if (conn_push(c, MSG_OPEN, len) < 0)
+            goto out_stall;
+        c->opened = true;
+    }
     while ((len = evbuffer_get_length(in)) > 0) {
         if (len > CHUNK)
             len = CHUNK;
-        memcpy(srv->msg, &c->seq_out, SEQ_SIZE);
-        evbuffer_copyout(in, srv->msg + SEQ_SIZE, len);
-        if (spscq_push_quiet(srv->mq.out, c->flow, srv->msg, SEQ_SIZE + len) <
-            0) {
-            if (errno != EAGAIN) {
-                log_error("queue to md: %s", strerror(errno));
-                event_base_loopbreak(srv->base);
-                return false;
-            }
-            stats_add(&srv->stats, C_QUEUE_FULL, 1);
-            if (!c->stalled) {
-                c->stalled = true;
-                TAILQ_INSERT_TAIL(&srv->stalled, c, stall_link);
-                conn_update_reading(c);
-            }
-            if (!evtimer_pending(srv->retry_ev, NULL)) {
-                struct timeval ms = {0, 1000};
-                evtimer_add(srv->retry_ev, &ms);
-            }
-            return false;
-        }
+        evbuffer_copyout(in, srv->msg + MSG_HDR_SIZE, len);
+        if (conn_push(c, MSG_DATA, len) < 0)
+            goto out_stall;
         evbuffer_drain(in, len);
-        c->seq_out++;
-        if (!srv->wake_due) {
-            srv->wake_due = true;
-            event_active(srv->flush_ev, 0, 0);
-        }
         stats_add(&srv->stats, C_MSGS_TO_MD, 1);
         stats_add(&srv->stats, C_BYTES_TO_MD, len);
     }
     return true;
+
+out_stall:
+    if (errno == EAGAIN)
+        conn_stall(c);
+    return false;
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -229,6 +319,11 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     while ((c = TAILQ_FIRST(&srv->stalled)) != NULL) {
         TAILQ_REMOVE(&srv->stalled, c, stall_link);
         c->stalled = false;
+        if (!c->bev) { /* gone: only its CLOSE was waiting */
+            if (!conn_send_close(c))
+                break;
+            continue;
+        }
         if (!conn_forward(c))
             break;
         conn_update_reading(c);
@@ -266,36 +361,40 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     }
 }
 
-/* One reply from md: [seq][bytes] for flow id. */
+/* One reply from md: a DATA message for flow id. */
 static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
 {
     struct server *srv = arg;
     struct conn *c = flowtab_get(srv->flows, id);
     struct evbuffer *out;
-    uint64_t seq;
+    struct msg_hdr h;
 
-    if (len < SEQ_SIZE) {
-        log_error("reply of %zu bytes for flow %#x: no sequence number", len,
-                  id);
+    if (len < MSG_HDR_SIZE) {
+        log_error("reply of %zu bytes for flow %#x: no header", len, id);
+        return 0;
+    }
+    memcpy(&h, data, MSG_HDR_SIZE);
+    if (h.kind != MSG_DATA) {
+        log_error("reply of kind %u for flow %#x: dropped", h.kind, id);
         return 0;
     }
     if (!c) {
         stats_add(&srv->stats, C_DROPPED_CLOSED, 1);
         return 0;
     }
-    memcpy(&seq, data, SEQ_SIZE);
-    if (seq < c->seq_in) {
+    if (h.seq < c->seq_in) {
         stats_add(&srv->stats, C_DROPPED_DUP, 1);
         return 0;
     }
-    if (seq > c->seq_in)
+    if (h.seq > c->seq_in)
         log_error("flow %#x: reply %llu arrived, %llu expected", id,
-                  (unsigned long long)seq, (unsigned long long)c->seq_in);
-    c->seq_in = seq + 1;
+                  (unsigned long long)h.seq, (unsigned long long)c->seq_in);
+    c->seq_in = h.seq + 1;
+    len -= MSG_HDR_SIZE;
     stats_add(&srv->stats, C_MSGS_FROM_MD, 1);
-    stats_add(&srv->stats, C_BYTES_FROM_MD, len - SEQ_SIZE);
+    stats_add(&srv->stats, C_BYTES_FROM_MD, len);
     out = bufferevent_get_output(c->bev);
-    evbuffer_add(out, (const char *)data + SEQ_SIZE, len - SEQ_SIZE);
+    evbuffer_add(out, (const char *)data + MSG_HDR_SIZE, len);
     if (!c->paused_out && evbuffer_get_length(out) >= OUT_HIGH) {
         c->paused_out = true;
         bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
@@ -335,14 +434,17 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 {
     struct server *srv = arg;
     struct conn *c;
-    char peer[NET_ADDRSTRLEN];
 
     (void)lev;
     (void)salen;
-    c = calloc(1, sizeof(*c));
+    c = mpool_alloc(&srv->pool);
     if (!c)
         goto out_close_fd;
+    memset(c, 0, sizeof(*c));
     c->srv = srv;
+    /* seq 0 is the OPEN; the first reply is to DATA 1 */
+    c->seq_in = 1;
+    net_format(sa, c->peer, sizeof(c->peer));
     c->flow = flowtab_add(srv->flows, c);
     if (!c->flow)
         goto out_free_conn;
@@ -354,17 +456,21 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     stats_add(&srv->stats, C_CONNS_ACCEPTED, 1);
     stats_set(&srv->stats, C_CONNS_OPEN, flowtab_count(srv->flows));
+    pool_stats(srv);
+    log_debug("flow %#x from %s", c->flow, c->peer);
+    conn_forward(c); /* the OPEN, or a stall until there is room */
     stats_commit(&srv->stats);
-    log_debug("flow %#x from %s", c->flow, net_format(sa, peer, sizeof(peer)));
     return;
 
 out_del_flow:
     flowtab_del(srv->flows, c->flow);
 out_free_conn:
-    free(c);
+    mpool_free(&srv->pool, c);
 out_close_fd:
+    /* the pool and the flow table both hold -c CONNS */
     log_error("accept: %s, dropping a connection",
-              errno == ENOSPC ? "too many connections" : "out of memory");
+              errno == ENOSPC || errno == ENOMEM ? "too many connections"
+                                                 : strerror(errno));
     evutil_closesocket(fd);
 }
 
@@ -389,13 +495,37 @@ static int stats_setup(struct stats *st, key_t key)
     return 0;
 }
 
+/* Shutdown: close every connection, telling md where the queue has
+ * room; CLOSEs that do not fit are dropped with their chunks. */
 static void free_all_conns(struct server *srv)
 {
     uint32_t cursor = 0;
+    struct conn *c;
     void *obj;
 
     while (flowtab_next(srv->flows, &cursor, &obj))
         conn_free(obj);
+    while ((c = TAILQ_FIRST(&srv->stalled)) != NULL) {
+        TAILQ_REMOVE(&srv->stalled, c, stall_link);
+        conn_release(c);
+    }
+    spscq_wake(srv->mq.out);
+}
+
+/* The pool of max_conns connection objects, over heap memory. */
+static int pool_setup(struct server *srv, unsigned max_conns)
+{
+    size_t size = mpool_size(max_conns, sizeof(struct conn));
+
+    /* malloc's alignment (16) is all mpool_init() asks for */
+    srv->pool_mem = size ? malloc(size) : NULL;
+    if (!srv->pool_mem || mpool_init(&srv->pool, srv->pool_mem, size,
+                                     sizeof(struct conn), 0) < 0) {
+        free(srv->pool_mem);
+        srv->pool_mem = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -441,7 +571,7 @@ int main(int argc, char **argv)
     TAILQ_INIT(&srv.stalled);
     srv.base = event_base_new();
     srv.flows = flowtab_new(max_conns);
-    if (!srv.base || !srv.flows) {
+    if (!srv.base || !srv.flows || pool_setup(&srv, max_conns) < 0) {
         log_error("out of memory");
         goto out_free_base;
     }
@@ -501,6 +631,10 @@ out_free_events:
 out_remove_stats:
     stats_remove(&srv.stats);
 out_free_base:
+    if (srv.pool_mem) {
+        mpool_release(&srv.pool);
+        free(srv.pool_mem);
+    }
     flowtab_free(srv.flows);
     if (srv.base)
         event_base_free(srv.base);
