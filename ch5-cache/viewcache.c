@@ -180,8 +180,14 @@ static void print_listing(const struct mhash *h, const struct listing *l,
 static int table_open(struct mhash *h, key_t base)
 {
     key_t key = mqpair_sessions_key(base);
+    struct timespec pause = {0, 10 * 1000 * 1000};
+    int rc;
 
-    if (mhash_open(h, key, true) < 0) {
+    /* EAGAIN: md is creating the table right now; give it a second */
+    for (int i = 0;
+         (rc = mhash_open(h, key, true)) < 0 && errno == EAGAIN && i < 100; i++)
+        nanosleep(&pause, NULL);
+    if (rc < 0) {
         if (errno == ENOENT)
             log_error("no server running: no session table under key %#x "
                       "(base key %#x)",
