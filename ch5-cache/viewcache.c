@@ -245,7 +245,8 @@ static int watch(const struct mhash *h, key_t base, bool forever,
             rc = -1;
             break;
         }
-        qsort(l.v, l.n, sizeof(*l.v), by_key);
+        if (l.n > 1)
+            qsort(l.v, l.n, sizeof(*l.v), by_key);
         print_listing(h, &l, retries, complete);
         if (fflush(stdout) == EOF) {
             log_error("cannot write: %s", strerror(errno));

@@ -133,6 +133,7 @@ static void viewcache(struct vc_listing *l)
     int rc = harness_run(argv, harness_ms(5000), &out, &err);
 
     ck_assert_msg(rc == 0, "viewcache exit %d: %s", rc, err);
+    ck_assert_msg(err[0] == '\0', "viewcache wrote to stderr: %s", err);
     vc_parse(out, l);
     free(out);
     free(err);
