@@ -161,8 +161,9 @@ static void session_apply(struct link *l, uint32_t flow,
     stats_set(&md->stats, C_SESSIONS, mhash_count(&md->sessions));
 }
 
-/* One message: echo DATA back to the same flow, then update the
- * session table. -1 leaves it queued. */
+/* One message: update the session table, then echo DATA back to the
+ * same flow (so a client holding its echo finds it counted). -1 leaves
+ * it queued; handled again later, it is not counted again. */
 static int msg_cb(uint32_t id, const void *data, size_t len, void *arg)
 {
     struct link *l = arg;
@@ -178,11 +179,10 @@ static int msg_cb(uint32_t id, const void *data, size_t len, void *arg)
         stats_add(&md->stats, C_BAD_MSGS, 1);
         return 0;
     }
-    if (h.kind != MSG_DATA) {
-        session_apply(l, id, &h, (const char *)data + MSG_HDR_SIZE,
-                      len - MSG_HDR_SIZE);
+    session_apply(l, id, &h, (const char *)data + MSG_HDR_SIZE,
+                  len - MSG_HDR_SIZE);
+    if (h.kind != MSG_DATA)
         return 0;
-    }
     if (md->slow_us)
         usleep(md->slow_us);
     if (spscq_push_quiet(l->mq.out, id, data, len) < 0) {
@@ -196,7 +196,6 @@ static int msg_cb(uint32_t id, const void *data, size_t len, void *arg)
         }
         return -1;
     }
-    session_apply(l, id, &h, NULL, len - MSG_HDR_SIZE);
     stats_add(&md->stats, C_MSGS, 1);
     stats_add(&md->stats, C_BYTES, len - MSG_HDR_SIZE);
     return 0;

@@ -289,6 +289,64 @@ START_TEST(test_v6_md_restart_keeps_sessions)
 }
 END_TEST
 
+/* Kill md kills times, pause_ms apart, from a separate process while
+ * the test talks to the server; then exit. */
+static void md_killer(key_t md_stats, int kills, int pause_ms)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int k = 0; k < kills; k++) {
+        struct stats_snapshot snap;
+        pid_t md;
+        usleep((useconds_t)pause_ms * 1000);
+        if (!read_stats(md_stats, &snap))
+            _exit(1);
+        md = snap.pid;
+        kill(md, SIGKILL);
+        for (int i = 0; i < 500; i++) {
+            if (read_stats(md_stats, &snap) && snap.pid != md)
+                break;
+            usleep(10000);
+        }
+    }
+    _exit(0);
+}
+
+/* md killed three times while clients send and wait for their echoes.
+ * A slow md (-s: it sleeps after counting a message, before echoing it)
+ * is almost always killed holding a counted message, which the next md
+ * handles again: echoed and counted once all the same. */
+START_TEST(test_v6_md_killed_counts_exact)
+{
+    enum { N = 8 };
+    struct hproc *srv = start_v6("-s", "20000");
+    key_t md_stats = mqpair_md_stats_key(base);
+    struct client c[N];
+    struct vc_listing l;
+    pid_t killer;
+    int status, round = 0;
+
+    for (int i = 0; i < N; i++)
+        client_connect(&c[i], srv->port);
+    killer = fork();
+    ck_assert_int_ge(killer, 0);
+    if (killer == 0)
+        md_killer(md_stats, 3, 40);
+    while (waitpid(killer, &status, WNOHANG) == 0)
+        traffic(c, N, round++);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "killer failed");
+    traffic(c, N, round++);
+    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
+                      3);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    for (int i = 0; i < N; i++)
+        close(c[i].fd);
+    viewcache_until(&l, 0);
+    stop_clean(srv);
+}
+END_TEST
+
 /* The echo itself: many clients, sizes up to 8 MiB, half-close; every
  * byte comes back, and every session is gone afterwards. */
 START_TEST(test_v6_every_byte_echoed)
@@ -589,6 +647,7 @@ Suite *v6_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_v6_sessions_listed);
     tcase_add_test(tc, test_v6_md_restart_keeps_sessions);
+    tcase_add_test(tc, test_v6_md_killed_counts_exact);
     tcase_add_test(tc, test_v6_two_io_conn);
     tcase_add_test(tc, test_v6_io_conn_messages);
     tcase_add_test(tc, test_v6_viewcache_never_torn);
