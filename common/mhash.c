@@ -403,11 +403,13 @@ static void copy_out(const struct mhash_slot *s, void *rec, uint32_t len)
 static void slot_write(const struct mhash *h, struct mhash_slot *s,
                        uint32_t state, uint64_t key, const void *rec)
 {
-    uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    /* odd; already odd if a writer was killed in the middle of a write
+     * here, and then this write makes the slot readable again */
+    uint32_t seq = atomic_load_explicit(&s->seq, memory_order_relaxed) | 1u;
     const unsigned char *in = rec;
     uint32_t len = h->rec_size;
 
-    atomic_store_explicit(&s->seq, seq + 1, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, seq, memory_order_relaxed);
     /* release fence: a reader that sees any store below also sees the odd
      * seq; pairs with the acquire fence in slot_read() */
     atomic_thread_fence(memory_order_release);
@@ -424,7 +426,7 @@ static void slot_write(const struct mhash *h, struct mhash_slot *s,
         len -= n;
     }
     /* release: pairs with the acquire load of seq in slot_read() */
-    atomic_store_explicit(&s->seq, seq + 2, memory_order_release);
+    atomic_store_explicit(&s->seq, seq + 1, memory_order_release);
 }
 
 enum read_result { READ_EMPTY, READ_OTHER, READ_MATCH, READ_BUSY };

@@ -7,6 +7,8 @@
  *   key base + 4i + 2  io_conn i's statistics
  *   key base + 64      md's statistics
  *   key base + 65      the launcher's statistics (restarts)
+ *   key base + 66      md's session table (ch5-cache: an mhash that md
+ *                      writes and viewcache reads)
  * Every process computes the same names from -k and -d, so they meet
  * without talking, whichever starts first. */
 #ifndef COMMON_MQPAIR_H
@@ -41,6 +43,10 @@ static inline key_t mqpair_md_stats_key(key_t base)
 static inline key_t mqpair_launcher_stats_key(key_t base)
 {
     return (key_t)(base + 4 * MQPAIR_MAX_IO + 1);
+}
+static inline key_t mqpair_sessions_key(key_t base)
+{
+    return (key_t)(base + 4 * MQPAIR_MAX_IO + 2);
 }
 
 /* Open (or create) pair i as io_conn or md. 0 or -1 with errno (see

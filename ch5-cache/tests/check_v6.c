@@ -1,0 +1,670 @@
+/* check_v6.c -- the v6 server end to end: echosvr_v6 starting md and
+ * io_conn, sessions as viewcache (a separate process) lists them, md
+ * restarts that keep the table, the message format io_conn speaks,
+ * shutdown, and every new program's command line. */
+#include "../session.h"
+#include "harness.h"
+#include "mhash.h"
+#include "mqpair.h"
+#include "stats.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SERVER       "./echosvr_v6"
+#define MAX_SESSIONS 600
+
+static key_t base;
+static char keystr[16], dir[128];
+
+static void setup(void)
+{
+    base = harness_key_base();
+    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
+    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
+}
+
+/* echosvr_v6 -p 0 -k KEY -d DIR plus up to 2 more arguments. */
+static struct hproc *start_v6(const char *a1, const char *a2)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr,
+                          "-d",   dir,  a1,  a2,   NULL};
+    struct hproc *p = harness_start_server(argv);
+
+    ck_assert_msg(p != NULL, "echosvr_v6 did not start: %s", harness_error());
+    return p;
+}
+
+static void stop_clean(struct hproc *srv)
+{
+    int rc = harness_stop(srv, SIGTERM, harness_ms(5000));
+    char *err = harness_stderr(srv);
+
+    ck_assert_msg(rc == 0, "exit %d (%s); stderr:\n%s", rc, harness_error(),
+                  err);
+    free(err);
+}
+
+static bool read_stats(key_t key, struct stats_snapshot *snap)
+{
+    struct stats st;
+    bool ok;
+
+    if (stats_open(&st, key) < 0)
+        return false;
+    ok = stats_read(&st, snap) == 0;
+    stats_close(&st);
+    return ok;
+}
+
+static uint64_t counter(key_t key, const char *name)
+{
+    struct stats_snapshot snap;
+    int i;
+
+    ck_assert_msg(read_stats(key, &snap), "stats %#x: %s", (unsigned)key,
+                  strerror(errno));
+    i = stats_find(&snap, name);
+    ck_assert_msg(i >= 0, "no counter %s", name);
+    return snap.value[i];
+}
+
+/* --- viewcache, as a user runs it ---------------------------------------- */
+
+struct vc_session {
+    unsigned io, flow;
+    char peer[64];
+    unsigned long long msgs, bytes;
+};
+
+struct vc_listing {
+    int live; /* from the summary line */
+    int n;    /* session lines */
+    struct vc_session s[MAX_SESSIONS];
+};
+
+/* Parse viewcache's output: the summary line, the header, session lines
+ * until the "table:" line. */
+static void vc_parse(const char *out, struct vc_listing *l)
+{
+    const char *line = out;
+    bool in_table = false;
+
+    memset(l, 0, sizeof(*l));
+    l->live = -1;
+    ck_assert_msg(sscanf(out, "sessions: %d live", &l->live) == 1,
+                  "no summary line in:\n%s", out);
+    while ((line = strchr(line, '\n')) != NULL && *++line) {
+        struct vc_session *s = &l->s[l->n];
+        if (strncmp(line, "   io ", 6) == 0) {
+            in_table = true;
+            continue;
+        }
+        if (strncmp(line, "table:", 6) == 0)
+            break;
+        ck_assert_msg(in_table, "unexpected line in:\n%s", out);
+        ck_assert_int_lt(l->n, MAX_SESSIONS);
+        ck_assert_msg(sscanf(line, "%u %x %63s %llu %llu", &s->io, &s->flow,
+                             s->peer, &s->msgs, &s->bytes) == 5,
+                      "bad session line in:\n%s", out);
+        l->n++;
+    }
+    ck_assert_msg(line != NULL && strstr(line, "load") != NULL,
+                  "no table line in:\n%s", out);
+    ck_assert_int_eq(l->n, l->live);
+}
+
+static void viewcache(struct vc_listing *l)
+{
+    const char *argv[] = {"./viewcache", "-k", keystr, NULL};
+    char *out = NULL, *err = NULL;
+    int rc = harness_run(argv, harness_ms(5000), &out, &err);
+
+    ck_assert_msg(rc == 0, "viewcache exit %d: %s", rc, err);
+    ck_assert_msg(err[0] == '\0', "viewcache wrote to stderr: %s", err);
+    vc_parse(out, l);
+    free(out);
+    free(err);
+}
+
+/* viewcache until it shows n sessions; the last listing in *l. */
+static void viewcache_until(struct vc_listing *l, int n)
+{
+    for (int i = 0; i < 100; i++) {
+        viewcache(l);
+        if (l->n == n)
+            return;
+        usleep(harness_ms(20) * 1000);
+    }
+    ck_abort_msg("viewcache shows %d sessions, not %d", l->n, n);
+}
+
+/* --- clients ------------------------------------------------------------- */
+
+struct client {
+    int fd;
+    char peer[64]; /* "127.0.0.1:PORT", as md records it */
+    unsigned long long msgs, bytes;
+};
+
+static void client_connect(struct client *c, uint16_t port)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+
+    memset(c, 0, sizeof(*c));
+    c->fd = harness_connect(port);
+    ck_assert_msg(c->fd >= 0, "connect: %s", strerror(errno));
+    ck_assert_int_eq(getsockname(c->fd, (struct sockaddr *)&sin, &len), 0);
+    snprintf(c->peer, sizeof(c->peer), "127.0.0.1:%u",
+             (unsigned)ntohs(sin.sin_port));
+}
+
+/* One message of len bytes and its echo, before the next: md sees one
+ * message per call. */
+static void client_pingpong(struct client *c, size_t len, uint32_t seed)
+{
+    unsigned char out[1024], in[1024];
+
+    ck_assert_uint_le(len, sizeof(out));
+    harness_fill(out, len, seed);
+    ck_assert_int_eq(harness_write_all(c->fd, out, len), 0);
+    ck_assert_int_eq(harness_read_all(c->fd, in, len), 0);
+    ck_assert_msg(memcmp(in, out, len) == 0, "echo differs");
+    c->msgs++;
+    c->bytes += len;
+}
+
+/* Every client has exactly one session line with its counts. */
+static void assert_sessions(const struct vc_listing *l, const struct client *c,
+                            int n)
+{
+    ck_assert_int_eq(l->n, n);
+    for (int i = 0; i < n; i++) {
+        int found = 0;
+        for (int k = 0; k < l->n; k++) {
+            const struct vc_session *s = &l->s[k];
+            if (strcmp(s->peer, c[i].peer) != 0)
+                continue;
+            found++;
+            ck_assert_msg(s->msgs == c[i].msgs && s->bytes == c[i].bytes,
+                          "%s: %llu msgs %llu bytes, expected %llu and %llu",
+                          c[i].peer, s->msgs, s->bytes, c[i].msgs, c[i].bytes);
+        }
+        ck_assert_msg(found == 1, "%s listed %d times", c[i].peer, found);
+    }
+}
+
+static void traffic(struct client *c, int n, int round)
+{
+    for (int i = 0; i < n; i++) {
+        int msgs = 1 + (i + round) % 4;
+        for (int m = 0; m < msgs; m++)
+            client_pingpong(&c[i], 1 + (size_t)(i * 37 + m * 101) % 700,
+                            (uint32_t)(round * 1000 + i * 10 + m));
+    }
+}
+
+/* --- tests ---------------------------------------------------------------- */
+
+/* 20 clients send known traffic and stay: viewcache lists 20 sessions
+ * with their peers and counts; once they close, none. */
+START_TEST(test_v6_sessions_listed)
+{
+    enum { N = 20 };
+    struct hproc *srv = start_v6(NULL, NULL);
+    struct client c[N];
+    struct vc_listing l;
+
+    for (int i = 0; i < N; i++)
+        client_connect(&c[i], srv->port);
+    traffic(c, N, 0);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_eq(l.s[i].io, 0);
+        for (int k = 0; k < i; k++)
+            ck_assert_uint_ne(l.s[i].flow, l.s[k].flow);
+    }
+    for (int i = 0; i < N; i++)
+        close(c[i].fd);
+    viewcache_until(&l, 0);
+    ck_assert_int_eq(l.live, 0);
+    stop_clean(srv);
+}
+END_TEST
+
+/* md killed with SIGKILL: the launcher starts a new one, which attaches
+ * to the table as it is and keeps counting. */
+START_TEST(test_v6_md_restart_keeps_sessions)
+{
+    enum { N = 10 };
+    struct hproc *srv = start_v6(NULL, NULL);
+    key_t md_stats = mqpair_md_stats_key(base);
+    struct stats_snapshot snap;
+    struct client c[N];
+    struct vc_listing l;
+    pid_t md;
+    bool fresh = false;
+
+    for (int i = 0; i < N; i++)
+        client_connect(&c[i], srv->port);
+    traffic(c, N, 0);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+
+    ck_assert(read_stats(md_stats, &snap));
+    md = snap.pid;
+    ck_assert_int_eq(kill(md, SIGKILL), 0);
+    for (int i = 0; i < 300 && !fresh; i++) {
+        fresh = read_stats(md_stats, &snap) && snap.pid != md;
+        if (!fresh)
+            usleep(10000);
+    }
+    ck_assert_msg(fresh, "md was not restarted");
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    traffic(c, N, 1);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
+                      1);
+    ck_assert_uint_eq(counter(md_stats, "sessions"), N);
+    for (int i = 0; i < N; i++)
+        close(c[i].fd);
+    viewcache_until(&l, 0);
+    stop_clean(srv);
+}
+END_TEST
+
+/* Kill md kills times, pause_ms apart, from a separate process while
+ * the test talks to the server; then exit. */
+static void md_killer(key_t md_stats, int kills, int pause_ms)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int k = 0; k < kills; k++) {
+        struct stats_snapshot snap;
+        pid_t md;
+        usleep((useconds_t)pause_ms * 1000);
+        if (!read_stats(md_stats, &snap))
+            _exit(1);
+        md = snap.pid;
+        kill(md, SIGKILL);
+        for (int i = 0; i < 500; i++) {
+            if (read_stats(md_stats, &snap) && snap.pid != md)
+                break;
+            usleep(10000);
+        }
+    }
+    _exit(0);
+}
+
+/* md killed three times while clients send and wait for their echoes.
+ * A slow md (-s: it sleeps after counting a message, before echoing it)
+ * is almost always killed holding a counted message, which the next md
+ * handles again: echoed and counted once all the same. */
+START_TEST(test_v6_md_killed_counts_exact)
+{
+    enum { N = 8 };
+    struct hproc *srv = start_v6("-s", "20000");
+    key_t md_stats = mqpair_md_stats_key(base);
+    struct client c[N];
+    struct vc_listing l;
+    pid_t killer;
+    int status, round = 0;
+
+    for (int i = 0; i < N; i++)
+        client_connect(&c[i], srv->port);
+    killer = fork();
+    ck_assert_int_ge(killer, 0);
+    if (killer == 0)
+        md_killer(md_stats, 3, 40);
+    while (waitpid(killer, &status, WNOHANG) == 0)
+        traffic(c, N, round++);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "killer failed");
+    traffic(c, N, round++);
+    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
+                      3);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    for (int i = 0; i < N; i++)
+        close(c[i].fd);
+    viewcache_until(&l, 0);
+    stop_clean(srv);
+}
+END_TEST
+
+/* The echo itself: many clients, sizes up to 8 MiB, half-close; every
+ * byte comes back, and every session is gone afterwards. */
+START_TEST(test_v6_every_byte_echoed)
+{
+    struct hproc *srv = start_v6(NULL, NULL);
+    struct vc_listing l;
+
+    ck_assert_msg(echo_check_clients(srv->port, 50, 200, harness_ms(30000)) ==
+                      0,
+                  "%s", harness_error());
+    ck_assert_msg(echo_check_sizes(srv->port, harness_ms(30000)) == 0, "%s",
+                  harness_error());
+    ck_assert_msg(echo_check_half_close(srv->port, harness_ms(30000)) == 0,
+                  "%s", harness_error());
+    viewcache_until(&l, 0);
+    ck_assert_uint_eq(counter(mqpair_io_stats_key(base, 0), "pool_used"), 0);
+    ck_assert_uint_ge(counter(mqpair_io_stats_key(base, 0), "pool_high_water"),
+                      50);
+    stop_clean(srv);
+}
+END_TEST
+
+/* -n 2: both io_conn processes report sessions to the one md, and the
+ * keys stay apart although their flow ids overlap. */
+START_TEST(test_v6_two_io_conn)
+{
+    enum { N = 24 };
+    struct hproc *srv = start_v6("-n", "2");
+    struct client c[N];
+    struct vc_listing l;
+    int per_io[2] = {0, 0};
+
+    for (int i = 0; i < N; i++)
+        client_connect(&c[i], srv->port);
+    traffic(c, N, 0);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    for (int i = 0; i < N; i++) {
+        ck_assert_uint_lt(l.s[i].io, 2);
+        per_io[l.s[i].io]++;
+    }
+    ck_assert_msg(per_io[0] > 0 && per_io[1] > 0, "sessions %d and %d",
+                  per_io[0], per_io[1]);
+    for (int i = 0; i < N; i++)
+        close(c[i].fd);
+    viewcache_until(&l, 0);
+    stop_clean(srv);
+}
+END_TEST
+
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    int n = 0;
+
+    if (!d)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
+/* SIGTERM with clients connected: exit 0, no process, segment or FIFO
+ * left; viewcache then says there is no server. */
+START_TEST(test_v6_sigterm_leaves_nothing)
+{
+    const char *vc[] = {"./viewcache", "-k", keystr, NULL};
+    struct hproc *srv = start_v6(NULL, NULL);
+    struct stats_snapshot snap;
+    struct client c[3];
+    pid_t kids[2];
+    char *out = NULL, *err = NULL;
+
+    for (int i = 0; i < 3; i++) {
+        client_connect(&c[i], srv->port);
+        client_pingpong(&c[i], 10, (uint32_t)i);
+    }
+    ck_assert(read_stats(mqpair_md_stats_key(base), &snap));
+    kids[0] = snap.pid;
+    ck_assert(read_stats(mqpair_io_stats_key(base, 0), &snap));
+    kids[1] = snap.pid;
+    ck_assert_int_ge(shmget(mqpair_sessions_key(base), 0, 0), 0);
+    stop_clean(srv);
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
+                      "child %d still alive", (int)kids[i]);
+    for (int k = 0; k < 128; k++)
+        ck_assert_msg(shmget(base + k, 0, 0) < 0, "segment %#x left behind",
+                      (unsigned)(base + k));
+    ck_assert_int_eq(count_entries(dir), 0);
+    ck_assert_int_eq(harness_run(vc, harness_ms(5000), &out, &err), 1);
+    ck_assert_str_eq(out, "");
+    ck_assert_msg(strstr(err, "no server running") &&
+                      strchr(err, '\n') == err + strlen(err) - 1,
+                  "%s", err);
+    free(out);
+    free(err);
+    for (int i = 0; i < 3; i++)
+        close(c[i].fd);
+}
+END_TEST
+
+/* io_conn started by hand, the test playing md: the messages carry the
+ * kind and the flow's sequence numbers (OPEN 0 with the peer, DATA 1, 2,
+ * CLOSE 3), and a DATA reply sent twice reaches the client once. */
+struct fake_md {
+    struct mqpair *mq;
+    int replies; /* how many times to answer each DATA */
+    int seen;
+    struct msg_hdr h[8];
+    char payload[8][64];
+};
+
+static int answer_cb(uint32_t id, const void *data, size_t len, void *arg)
+{
+    struct fake_md *f = arg;
+
+    ck_assert_uint_ge(len, MSG_HDR_SIZE);
+    ck_assert_int_lt(f->seen, 8);
+    memcpy(&f->h[f->seen], data, MSG_HDR_SIZE);
+    snprintf(f->payload[f->seen], sizeof(f->payload[0]), "%.*s",
+             (int)(len - MSG_HDR_SIZE), (const char *)data + MSG_HDR_SIZE);
+    if (f->h[f->seen].kind == MSG_DATA)
+        for (int i = 0; i < f->replies; i++)
+            ck_assert_int_eq(spscq_push(f->mq->out, id, data, len), 0);
+    f->seen++;
+    return 0;
+}
+
+static void fake_md_until(struct fake_md *f, int seen)
+{
+    for (int i = 0; i < 500 && f->seen < seen; i++) {
+        ck_assert_int_ge(spscq_drain(f->mq->in, answer_cb, f, 16), 0);
+        if (f->seen < seen)
+            usleep(10000);
+    }
+    ck_assert_int_eq(f->seen, seen);
+}
+
+START_TEST(test_v6_io_conn_messages)
+{
+    const char *argv[] = {"./io_conn", "-p", "0", "-k",
+                          keystr,      "-d", dir, NULL};
+    struct hproc *io = harness_start_server(argv);
+    struct fake_md f = {.replies = 2};
+    struct mqpair mq;
+    struct client c;
+    char buf[16] = {0};
+
+    ck_assert_msg(io != NULL, "%s", harness_error());
+    ck_assert_int_eq(mqpair_open(&mq, base, dir, 0, MQPAIR_MD), 0);
+    f.mq = &mq;
+    client_connect(&c, io->port);
+    ck_assert_int_eq(harness_write_all(c.fd, "once", 4), 0);
+    fake_md_until(&f, 2);
+    f.replies = 1;
+    ck_assert_int_eq(harness_write_all(c.fd, "next", 4), 0);
+    fake_md_until(&f, 3);
+    ck_assert_int_eq(harness_read_all(c.fd, buf, 8), 0);
+    ck_assert_str_eq(buf, "oncenext");
+    close(c.fd);
+    fake_md_until(&f, 4);
+
+    ck_assert_uint_eq(f.h[0].kind, MSG_OPEN);
+    ck_assert_str_eq(f.payload[0], c.peer);
+    ck_assert_uint_eq(f.h[1].kind, MSG_DATA);
+    ck_assert_str_eq(f.payload[1], "once");
+    ck_assert_uint_eq(f.h[2].kind, MSG_DATA);
+    ck_assert_uint_eq(f.h[3].kind, MSG_CLOSE);
+    ck_assert_str_eq(f.payload[3], "");
+    for (int i = 0; i < 4; i++)
+        ck_assert_uint_eq(f.h[i].seq, (uint64_t)i);
+    ck_assert_uint_eq(counter(mqpair_io_stats_key(base, 0), "dropped_dup"), 1);
+    mqpair_close(&mq);
+    ck_assert_int_eq(harness_stop(io, SIGTERM, harness_ms(3000)), 0);
+    mqpair_remove_all(base, dir, 1);
+}
+END_TEST
+
+/* A writer process rewrites session records as fast as it can, each
+ * one self-consistent (bytes = 7 * msgs, the peer's port = msgs % 65536);
+ * viewcache, reading at the same time, never prints a torn one. */
+static void rewrite_forever(key_t key)
+{
+    struct mhash_geom g = {
+        .rows = 8, .capacity = 2000, .rec_size = sizeof(struct session)};
+    struct mhash h;
+
+    if (mhash_create(&h, key, &g) < 0)
+        _exit(1);
+    for (uint64_t n = 1;; n++) {
+        struct session s = {.msgs = n, .bytes = 7 * n, .first_ns = 1};
+        snprintf(s.peer, sizeof(s.peer), "127.0.0.1:%u", (unsigned)(n % 65536));
+        s.last_ns = (int64_t)n;
+        if (mhash_update(&h, n % 500, &s) < 0 &&
+            mhash_insert(&h, n % 500, &s) < 0)
+            _exit(1);
+    }
+}
+
+START_TEST(test_v6_viewcache_never_torn)
+{
+    key_t key = mqpair_sessions_key(base);
+    pid_t writer = fork();
+    struct vc_listing l;
+
+    ck_assert_int_ge(writer, 0);
+    if (writer == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        rewrite_forever(key);
+    }
+    for (int i = 0; i < 300; i++) { /* until all 500 records exist */
+        struct mhash h;
+        bool full = false;
+        if (mhash_open(&h, key, true) == 0) {
+            full = mhash_count(&h) == 500;
+            mhash_close(&h);
+        }
+        if (full)
+            break;
+        usleep(10000);
+    }
+    for (int run = 0; run < 10; run++) {
+        viewcache(&l);
+        ck_assert_int_eq(l.n, 500);
+        for (int i = 0; i < l.n; i++) {
+            char want[64];
+            snprintf(want, sizeof(want), "127.0.0.1:%llu", l.s[i].msgs % 65536);
+            ck_assert_msg(l.s[i].bytes == 7 * l.s[i].msgs &&
+                              strcmp(l.s[i].peer, want) == 0,
+                          "torn record: %llu msgs, %llu bytes, peer %s",
+                          l.s[i].msgs, l.s[i].bytes, l.s[i].peer);
+        }
+    }
+    kill(writer, SIGKILL);
+    waitpid(writer, NULL, 0);
+    shmem_remove_key(key);
+}
+END_TEST
+
+static const char *const programs[] = {"./echosvr_v6", "./io_conn", "./md",
+                                       "./viewcache"};
+
+START_TEST(test_v6_usage)
+{
+    const char *help[] = {programs[_i], "-h", NULL};
+    const char *bad[] = {programs[_i], "-k", "0", NULL};
+    const char *unknown[] = {programs[_i], "-Z", NULL};
+    char *out = NULL, *err = NULL;
+
+    ck_assert_int_eq(harness_run(help, harness_ms(3000), &out, NULL), 0);
+    ck_assert_msg(strstr(out, "usage:") && strstr(out, "-k KEY"), "%s", out);
+    free(out);
+    ck_assert_int_eq(harness_run(bad, harness_ms(3000), &out, &err), 2);
+    ck_assert_msg(strstr(err, "bad key '0'") && strstr(err, "usage:"), "%s",
+                  err);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(err);
+    ck_assert_int_eq(harness_run(unknown, harness_ms(3000), NULL, &err), 2);
+    ck_assert_msg(strstr(err, "-Z") && strstr(err, "usage:"), "%s", err);
+    free(err);
+}
+END_TEST
+
+/* Option values only the new programs take. */
+START_TEST(test_v6_bad_values)
+{
+    static const char *const cases[][4] = {
+        {"./viewcache", "-n", "3", "-n needs -w"},
+        {"./viewcache", "extra", NULL, "unexpected argument"},
+        {"./md", "-c", "0", "session count"},
+        {"./io_conn", "-c", "0", "connection limit"},
+        {"./echosvr_v6", "-n", "17", "count"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *argv[] = {cases[i][0], cases[i][1], cases[i][2], NULL};
+        char *err = NULL;
+        ck_assert_int_eq(harness_run(argv, harness_ms(3000), NULL, &err), 2);
+        ck_assert_msg(strstr(err, cases[i][3]) && strstr(err, "usage:"),
+                      "case %zu: %s", i, err);
+        free(err);
+    }
+}
+END_TEST
+
+Suite *v6_suite(void)
+{
+    Suite *s = suite_create("v6");
+    TCase *tc;
+
+    tc = tcase_create("sessions");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_v6_sessions_listed);
+    tcase_add_test(tc, test_v6_md_restart_keeps_sessions);
+    tcase_add_test(tc, test_v6_md_killed_counts_exact);
+    tcase_add_test(tc, test_v6_two_io_conn);
+    tcase_add_test(tc, test_v6_io_conn_messages);
+    tcase_add_test(tc, test_v6_viewcache_never_torn);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("echo");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_v6_every_byte_echoed);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifecycle");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_v6_sigterm_leaves_nothing);
+    tcase_add_loop_test(tc, test_v6_usage, 0, 4);
+    tcase_add_test(tc, test_v6_bad_values);
+    suite_add_tcase(s, tc);
+    return s;
+}
