@@ -38,6 +38,8 @@ ifeq ($(WERROR),1)
 ALL_CFLAGS += -Werror
 endif
 ifneq ($(SANITIZE),)
+# Sanitized programs run slower: Check and the harness stretch timeouts.
+export CK_TIMEOUT_MULTIPLIER ?= 3
 ALL_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -DSVRTUT_DEBUG=1
 LDFLAGS += -fsanitize=$(SANITIZE)
 endif

@@ -3,10 +3,12 @@
  * An id is (generation << index_bits) | slot. The slot gives O(1) lookup;
  * the generation, bumped every time the slot is freed, makes the ids of
  * earlier owners miss. Free slots form a FIFO, so a freed slot is reused
- * only after every other free slot: with 2^k slots and 32-k generation
- * bits, an id can only come back after about 2^32 allocations, which makes
- * a late reply reaching the wrong connection practically impossible
- * rather than merely unlikely. Generation 0 is skipped so that no id is 0.
+ * only after every other free slot. An id can come back only after its
+ * slot has been reused 2^(32-k) - 1 times (k index bits): 4,095 times
+ * with a table of 2^20, 65,535 with the default 2^16. With a table that
+ * is nearly full the same slot is reused at once, so size the table well
+ * above the connections expected if late replies are likely.
+ * Generation 0 is skipped so that no id is 0.
  *
  * Not thread-safe: one table belongs to one event loop. */
 #include "flowtab.h"

@@ -45,10 +45,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+    /* %.64s: argv[0] is the caller's to choose, the buffer is not */
     len = snprintf(line + n, sizeof(line) - n,
-                   ".%03ld %s[%ld] %s: ", ts.tv_nsec / 1000000, progname,
+                   ".%03ld %.64s[%ld] %s: ", ts.tv_nsec / 1000000, progname,
                    (long)getpid(), level_names[level]);
-    n += (size_t)len;
+    n += len > 0 ? (size_t)len : 0;
     va_start(ap, fmt);
     len = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     va_end(ap);

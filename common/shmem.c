@@ -36,6 +36,25 @@ static bool segment_in_use(int id)
     return ds.shm_nattch > 0 && pid_alive(ds.shm_cpid);
 }
 
+/* Does segment id belong to this user, mode 0600, with our magic? */
+static bool segment_is_ours(int id, uint32_t magic)
+{
+    struct shmid_ds ds;
+    const struct shmem_hdr *h;
+    bool ours;
+
+    if (shmctl(id, IPC_STAT, &ds) < 0 || ds.shm_perm.uid != geteuid() ||
+        (ds.shm_perm.mode & 0777) != 0600 ||
+        ds.shm_segsz < sizeof(struct shmem_hdr))
+        return false;
+    h = shmat(id, NULL, SHM_RDONLY);
+    if (h == (void *)-1)
+        return false;
+    ours = h->magic == magic && h->hdr_size == sizeof(*h);
+    shmdt(h);
+    return ours;
+}
+
 static int attach(struct shmem *sm, int id, key_t key, size_t size,
                   bool readonly)
 {
@@ -64,7 +83,13 @@ int shmem_create(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
             errno = EEXIST;
             return -1;
         }
-        /* Stale: its creator died without removing it. */
+        /* Stale: its creator died without removing it. Reclaim only a
+         * segment of ours with our header: anything else under the key
+         * is someone's data, never ours to delete. */
+        if (old >= 0 && !segment_is_ours(old, magic)) {
+            errno = EEXIST;
+            return -1;
+        }
         if (old >= 0 && shmctl(old, IPC_RMID, NULL) < 0)
             return -1;
         id = shmget(key, total, IPC_CREAT | IPC_EXCL | SHMEM_MODE);

@@ -509,7 +509,8 @@ cmd_diff() {
     local from=${1:-} to=${2:-} a b f k pa pb
     [ -n "$to" ] || die "usage: make diff FROM=<dir> TO=<dir>"
     if [ -z "$from" ]; then # the chapter before TO
-        from=$(cd "$TOP" && ls -d ch*/ | sed 's|/$||' | sort |
+        # course order, as the top Makefile lists the chapters
+        from=$(make -s -C "$TOP" print-chapters | tr ' ' '\n' |
             awk -v t="${to%/}" '$0 == t { print p } { p = $0 }')
         [ -n "$from" ] || die "no chapter before $to: give FROM=<dir>"
     fi

@@ -114,6 +114,20 @@ START_TEST(test_shmem_stale_reclaimed)
 }
 END_TEST
 
+/* A stale segment that is not ours (other magic, other mode) is never
+ * reclaimed: create refuses instead of deleting someone's data. */
+START_TEST(test_shmem_foreign_stale_kept)
+{
+    struct shmem sm;
+    int id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0644);
+
+    ck_assert_int_ge(id, 0);
+    ck_assert_int_eq(shmem_create(&sm, key, MAGIC, 1, 64), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_int_eq(shmget(key, 0, 0), id);
+}
+END_TEST
+
 /* A read-only attachment really is read-only: a write faults. */
 START_TEST(test_shmem_readonly_write_faults)
 {
@@ -173,6 +187,7 @@ Suite *shmem_suite(void)
     tcase_add_test(tc, test_shmem_refuses_foreign_mode);
     tcase_add_test(tc, test_shmem_live_owner_refused);
     tcase_add_test(tc, test_shmem_stale_reclaimed);
+    tcase_add_test(tc, test_shmem_foreign_stale_kept);
     tcase_add_test(tc, test_shmem_readonly_write_faults);
     suite_add_tcase(s, tc);
     return s;
