@@ -193,9 +193,8 @@ out_close_fd:
 /* EMFILE and friends: log and keep serving the connections we have. */
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-    (void)lev;
     (void)arg;
-    log_error("accept: %s", strerror(errno));
+    net_accept_backoff(lev);
 }
 
 static const char *wall_time(time_t t, char *buf, size_t size)

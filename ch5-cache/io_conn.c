@@ -476,9 +476,8 @@ out_close_fd:
 
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-    (void)lev;
     (void)arg;
-    log_error("accept: %s", strerror(errno));
+    net_accept_backoff(lev);
 }
 
 static int stats_setup(struct stats *st, key_t key)

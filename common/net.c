@@ -1,8 +1,11 @@
 /* net.c -- addresses, listeners and connections for servers and clients. */
 #include "net.h"
 
+#include "log.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -165,4 +168,22 @@ int net_connect(const char *addr, uint16_t port)
         return -1;
     }
     return fd;
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    evconnlistener_enable(arg);
+}
+
+void net_accept_backoff(struct evconnlistener *lev)
+{
+    struct timeval pause = {0, 100 * 1000};
+
+    log_error("accept: %s; pausing accepts for 100 ms", strerror(errno));
+    evconnlistener_disable(lev);
+    if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_cb,
+                        lev, &pause) < 0)
+        evconnlistener_enable(lev); /* no timer: better busy than deaf */
 }

@@ -43,6 +43,12 @@ int net_announce(struct evconnlistener *lev);
  * Returns the socket or -1 with errno. */
 int net_connect(const char *addr, uint16_t port);
 
+/* For a listener's error callback: accept failed (EMFILE, ENFILE, ...).
+ * Stop accepting for 100 ms, then resume: the pending connection keeps
+ * the socket readable, so without the pause the loop would retry accept()
+ * at full speed. Logs the error once per pause. */
+void net_accept_backoff(struct evconnlistener *lev);
+
 /* Disable Nagle's algorithm: an echo must not wait for a delayed ACK. */
 int net_nodelay(int fd);
 
