@@ -85,38 +85,11 @@ static pid_t writer_pid(key_t key)
     return snap.pid;
 }
 
-/* n connections, each sending msgs pipelined messages of 1-200 bytes. */
+/* n connections, each pipelining msgs messages of 1-200 bytes. */
 static void echo_many(uint16_t port, int n, int msgs, int timeout_ms)
 {
-    struct echo_stream *s = calloc((size_t)n, sizeof(*s));
-    unsigned char **bufs = calloc((size_t)n, sizeof(*bufs));
-
-    ck_assert(s && bufs);
-    for (int i = 0; i < n; i++) {
-        size_t len = 0, cap = (size_t)msgs * 220 + 1;
-        bufs[i] = malloc(cap);
-        ck_assert_ptr_nonnull(bufs[i]);
-        for (int m = 0; m < msgs; m++) {
-            int head = snprintf((char *)bufs[i] + len, cap - len,
-                                "c%03d m%04d ", i, m);
-            size_t body = (size_t)(i * 7 + m * 13) % 190;
-            harness_fill(bufs[i] + len + head, body,
-                         (uint32_t)(i * msgs + m + 1));
-            len += (size_t)head + body;
-            bufs[i][len++] = '\n';
-        }
-        s[i] = (struct echo_stream){
-            .fd = harness_connect(port), .data = bufs[i], .len = len};
-        ck_assert_msg(s[i].fd >= 0, "connect %d: %s", i, strerror(errno));
-    }
-    ck_assert_msg(echo_pump(s, (size_t)n, timeout_ms) == 0, "%s",
+    ck_assert_msg(echo_check_clients(port, n, msgs, timeout_ms) == 0, "%s",
                   harness_error());
-    for (int i = 0; i < n; i++) {
-        close(s[i].fd);
-        free(bufs[i]);
-    }
-    free(bufs);
-    free(s);
 }
 
 START_TEST(test_mq_many_clients)
