@@ -113,14 +113,6 @@ static void print_block(const struct view *v, const struct stats_snapshot *s,
     }
 }
 
-static int64_t realtime_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Print one view. 0, or -1 after one line on stderr. */
 static int view_print(struct view *v)
 {
@@ -138,7 +130,7 @@ static int view_print(struct view *v)
                   (unsigned)v->key, (int)s.pid);
         return -1;
     }
-    print_block(v, &s, realtime_ns());
+    print_block(v, &s, stats_now_ns());
     v->prev = s;
     v->have_prev = true;
     return 0;

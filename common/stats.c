@@ -49,7 +49,7 @@ _Static_assert(sizeof(struct stats_block) % 8 == 0, "no tail padding");
 #define READ_TRIES 1000
 #define READ_SPINS 64 /* tries before pausing between them */
 
-static int64_t realtime_ns(void)
+int64_t stats_now_ns(void)
 {
     struct timespec ts;
 
@@ -84,7 +84,7 @@ int stats_create(struct stats *st, key_t key, const char *writer)
         return -1;
     st->blk = shmem_data(&st->sm);
     st->blk->pid = (int32_t)getpid();
-    st->blk->started_ns = realtime_ns();
+    st->blk->started_ns = stats_now_ns();
     atomic_store_explicit(&st->blk->updated_ns, st->blk->started_ns,
                           memory_order_relaxed);
     /* Truncated if long; a bad character becomes '_' (names are tokens). */
@@ -143,7 +143,7 @@ void stats_commit(struct stats *st)
     atomic_thread_fence(memory_order_release);
     for (uint32_t i = 0; i < st->n; i++)
         atomic_store_explicit(&b->value[i], st->local[i], memory_order_relaxed);
-    atomic_store_explicit(&b->updated_ns, realtime_ns(), memory_order_relaxed);
+    atomic_store_explicit(&b->updated_ns, stats_now_ns(), memory_order_relaxed);
     /* release: pairs with the acquire load of seq in stats_read() */
     atomic_store_explicit(&b->seq, s + 2, memory_order_release);
 }

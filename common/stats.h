@@ -114,6 +114,9 @@ int stats_read(const struct stats *st, struct stats_snapshot *snap);
 /* Detach; the block lives on. */
 void stats_close(struct stats *st);
 
+/* The clock of started_ns and updated_ns: CLOCK_REALTIME in ns. */
+int64_t stats_now_ns(void);
+
 /* Index of counter name in a snapshot, or -1. */
 int stats_find(const struct stats_snapshot *snap, const char *name);
 
