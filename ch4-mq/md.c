@@ -10,7 +10,9 @@
  *
  * When a queue to an io_conn is full, md leaves the io_conn's requests
  * queued and retries in a millisecond; io_conn is then the one to stop
- * reading its sockets. */
+ * reading its sockets. Any other failure of a queue (a corrupt index or
+ * length) ends md with status 1: its supervisor restarts it, or gives up
+ * if it keeps failing, instead of md spinning on the same error. */
 #include "log.h"
 #include "mqpair.h"
 #include "opts.h"
@@ -44,11 +46,18 @@ static const char usage[] =
 
 enum counter { C_MSGS, C_BYTES, C_QUEUE_FULL, C_NCOUNTERS };
 
+static const struct stats_def counters[C_NCOUNTERS] = {
+    [C_MSGS] = {"msgs", STATS_COUNTER},
+    [C_BYTES] = {"bytes", STATS_COUNTER},
+    [C_QUEUE_FULL] = {"queue_full", STATS_COUNTER},
+};
+
 struct md;
 
 /* What md keeps per io_conn. */
 struct link {
     struct md *md;
+    unsigned index; /* io_conn number */
     struct mqpair mq;
     struct event *wake_ev;  /* the io->md FIFO is readable */
     struct event *retry_ev; /* the md->io queue was full */
@@ -56,13 +65,24 @@ struct link {
 
 struct md {
     struct event_base *base;
-    struct link links[MQPAIR_MAX_IO];
+    struct link links[SRVKEYS_MAX_IO];
     unsigned nlinks;
     useconds_t slow_us;
+    bool failed; /* a queue failed: exit 1 */
     struct stats stats;
 };
 
-/* One request: echo it back to the same flow. -1 leaves it queued. */
+/* What the command line sets. */
+struct options {
+    const char *dir;
+    char default_dir[SRVKEYS_PATH_MAX];
+    key_t key;
+    unsigned n;
+};
+
+/* One request: echo it back to the same flow. -1 with errno EAGAIN
+ * leaves it queued (the reply queue is full); any other errno is the
+ * reply queue failing. */
 static int echo_cb(uint32_t id, const void *data, size_t len, void *arg)
 {
     struct link *l = arg;
@@ -71,14 +91,8 @@ static int echo_cb(uint32_t id, const void *data, size_t len, void *arg)
     if (md->slow_us)
         usleep(md->slow_us);
     if (spscq_push_quiet(l->mq.out, id, data, len) < 0) {
-        if (errno == EAGAIN) {
-            struct timeval ms = {0, 1000};
+        if (errno == EAGAIN)
             stats_add(&md->stats, C_QUEUE_FULL, 1);
-            evtimer_add(l->retry_ev, &ms);
-        } else {
-            log_error("queue to io_conn: %s", strerror(errno));
-            event_base_loopbreak(md->base);
-        }
         return -1;
     }
     stats_add(&md->stats, C_MSGS, 1);
@@ -86,30 +100,28 @@ static int echo_cb(uint32_t id, const void *data, size_t len, void *arg)
     return 0;
 }
 
-/* Drain a batch; sleep again only if the queue is really empty. */
+/* A turn of the link: echo a batch (common/spscq.c:spscq_consume sleeps
+ * again only when the queue is really empty). */
 static void wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct link *l = arg;
-    int n;
+    struct timeval ms = {0, 1000};
 
     (void)fd;
     (void)what;
-    spscq_wait_ack(l->mq.in);
-    if (evtimer_pending(l->retry_ev, NULL))
-        return; /* blocked on a full reply queue: the timer comes back */
-    do {
-        n = spscq_drain(l->mq.in, echo_cb, l, BATCH);
-        if (n < 0) {
-            log_error("queue from io_conn: %s", strerror(errno));
-            event_base_loopbreak(l->md->base);
-            break;
-        }
-        if (n == BATCH || evtimer_pending(l->retry_ev, NULL)) {
-            if (n == BATCH)
-                event_active(l->wake_ev, EV_READ, 0);
-            break;
-        }
-    } while (!spscq_wait_prepare(l->mq.in));
+    switch (spscq_consume(l->mq.in, echo_cb, l, BATCH)) {
+    case SPSCQ_IDLE: break;
+    case SPSCQ_MORE: event_active(l->wake_ev, EV_READ, 0); break;
+    case SPSCQ_BLOCKED:
+        /* The reply queue is full: io_conn makes room; look again soon. */
+        evtimer_add(l->retry_ev, &ms);
+        break;
+    case SPSCQ_ERROR:
+        log_error("queues of io_conn %u: %s", l->index, strerror(errno));
+        l->md->failed = true;
+        event_base_loopbreak(l->md->base);
+        break;
+    }
     /* One wake-up for io_conn covers the whole batch of replies. */
     spscq_wake(l->mq.out);
     stats_commit(&l->md->stats);
@@ -128,6 +140,7 @@ static int link_open(struct md *md, struct link *l, key_t key, const char *dir,
                      unsigned i)
 {
     l->md = md;
+    l->index = i;
     if (mqpair_open(&l->mq, key, dir, i, MQPAIR_MD) < 0) {
         log_error("queues of io_conn %u (key %#x, %s): %s", i, (unsigned)key,
                   dir, strerror(errno));
@@ -135,9 +148,13 @@ static int link_open(struct md *md, struct link *l, key_t key, const char *dir,
     }
     l->wake_ev = event_new(md->base, spscq_wait_fd(l->mq.in),
                            EV_READ | EV_PERSIST, wake_cb, l);
+    if (!l->wake_ev || event_add(l->wake_ev, NULL) < 0) {
+        log_error("cannot watch the queue of io_conn %u", i);
+        return -1;
+    }
     l->retry_ev = evtimer_new(md->base, retry_cb, l);
-    if (!l->wake_ev || !l->retry_ev || event_add(l->wake_ev, NULL) < 0) {
-        log_error("cannot set up events");
+    if (!l->retry_ev) {
+        log_error("cannot create the retry timer of io_conn %u", i);
         return -1;
     }
     /* Requests may have queued while md was away: look now. */
@@ -154,43 +171,23 @@ static void link_close(struct link *l)
     mqpair_close(&l->mq);
 }
 
-static int stats_setup(struct stats *st, key_t key)
+static void parse_options(struct md *md, struct options *o, int argc,
+                          char **argv)
 {
-    if (stats_create(st, key, "md") < 0)
-        return -1;
-    if (stats_register(st, "msgs", STATS_COUNTER) != C_MSGS ||
-        stats_register(st, "bytes", STATS_COUNTER) != C_BYTES ||
-        stats_register(st, "queue_full", STATS_COUNTER) != C_QUEUE_FULL) {
-        stats_remove(st);
-        return -1;
-    }
-    stats_start(st);
-    return 0;
-}
+    int c;
 
-int main(int argc, char **argv)
-{
-    struct md md = {0};
-    struct stopsig *ss = NULL;
-    const char *dir = NULL;
-    char default_dir[MQPAIR_PATH_MAX];
-    key_t key = MQPAIR_DEFAULT_KEY;
-    unsigned n = 1;
-    int c, rc = 1;
-
-    log_init(argv[0], LOG_INFO);
-    opts_init(usage);
     opterr = 0;
     while ((c = getopt(argc, argv, ":hk:d:n:s:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
-        case 'k': key = opts_key_arg(optarg); break;
-        case 'd': dir = optarg; break;
+        case 'k': o->key = opts_key_arg(optarg); break;
+        case 'd': o->dir = optarg; break;
         case 'n':
-            n = (unsigned)opts_uint_arg("count", optarg, 1, MQPAIR_MAX_IO);
+            o->n = (unsigned)opts_uint_arg("count", optarg, 1, SRVKEYS_MAX_IO);
             break;
         case 's':
-            md.slow_us = (useconds_t)opts_uint_arg("delay", optarg, 0, 1000000);
+            md->slow_us =
+                (useconds_t)opts_uint_arg("delay", optarg, 0, 1000000);
             break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
@@ -199,43 +196,72 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         opts_fail("unexpected argument '%s'", argv[optind]);
-    if (!dir)
-        dir = mqpair_default_dir(default_dir, sizeof(default_dir));
+    if (!o->dir)
+        o->dir = mqpair_default_dir(o->default_dir, sizeof(o->default_dir));
+}
 
+static int open_stats(struct md *md, const struct options *o)
+{
+    key_t key = srvkeys_md_stats(o->key);
+
+    if (mqpair_private_dir(o->dir) < 0) {
+        log_error("FIFO directory %s: %s", o->dir, strerror(errno));
+        return -1;
+    }
+    if (stats_create_table(&md->stats, key, "md", counters, C_NCOUNTERS) < 0) {
+        log_error("statistics key %#x: %s", (unsigned)key,
+                  errno == EEXIST ? "in use by a live md" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Open the queues of io_conn 0 .. n-1; on failure md.nlinks says how
+ * many to close. */
+static int open_links(struct md *md, const struct options *o)
+{
+    for (md->nlinks = 0; md->nlinks < o->n; md->nlinks++) {
+        if (link_open(md, &md->links[md->nlinks], o->key, o->dir, md->nlinks) <
+            0) {
+            md->nlinks++; /* close what this one opened, too */
+            return -1;
+        }
+    }
+    log_info("serving %u io_conn queue pair(s), key %#x, FIFOs in %s", o->n,
+             (unsigned)o->key, o->dir);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct md md = {0};
+    struct options o = {.key = SRVKEYS_DEFAULT_BASE, .n = 1};
+    struct stopsig *ss = NULL;
+    int rc = 1;
+
+    log_init(argv[0], LOG_INFO);
+    opts_init(usage);
+    parse_options(&md, &o, argc, argv);
     md.base = event_base_new();
     if (!md.base) {
         log_error("cannot create the event base");
         return 1;
     }
-    if (mqpair_private_dir(dir) < 0) {
-        log_error("FIFO directory %s: %s", dir, strerror(errno));
+    if (open_stats(&md, &o) < 0)
         goto out_free_base;
-    }
-    if (stats_setup(&md.stats, mqpair_md_stats_key(key)) < 0) {
-        log_error("statistics key %#x: %s", (unsigned)mqpair_md_stats_key(key),
-                  errno == EEXIST ? "in use by a live md" : strerror(errno));
-        goto out_free_base;
-    }
     ss = stopsig_new(md.base, NULL, NULL);
     if (!ss) {
         log_error("cannot watch signals: %s", strerror(errno));
-        goto out_close_links;
+        goto out_remove_stats;
     }
-    for (md.nlinks = 0; md.nlinks < n; md.nlinks++)
-        if (link_open(&md, &md.links[md.nlinks], key, dir, md.nlinks) < 0) {
-            md.nlinks++; /* close what this one opened, too */
-            goto out_close_links;
-        }
-    log_info("serving %u io_conn queue pair(s), key %#x, FIFOs in %s", n,
-             (unsigned)key, dir);
-
-    if (event_base_dispatch(md.base) == 0 && stopsig_caught(ss))
+    if (open_links(&md, &o) == 0 && event_base_dispatch(md.base) == 0 &&
+        stopsig_caught(ss) && !md.failed)
         rc = 0;
 
-out_close_links:
     while (md.nlinks > 0)
         link_close(&md.links[--md.nlinks]);
     stopsig_free(ss);
+out_remove_stats:
     stats_remove(&md.stats);
 out_free_base:
     event_base_free(md.base);

@@ -8,6 +8,7 @@
  * several -k it shows several processes, one block each. */
 #include "log.h"
 #include "opts.h"
+#include "now.h"
 #include "stats.h"
 
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -72,12 +72,9 @@ static int view_attach(struct view *v)
  * (the block is marked for removal, our mapping keeps it alive). */
 static bool writer_gone(const struct view *v, pid_t pid)
 {
-    struct shmid_ds ds;
-
     if (kill(pid, 0) < 0 && errno == ESRCH)
         return true;
-    return shmctl(v->st.sm.id, IPC_STAT, &ds) < 0 ||
-           (ds.shm_perm.mode & SHM_DEST) != 0;
+    return shmem_removed(&v->st.sm);
 }
 
 static void print_uptime(int64_t ns)
@@ -130,7 +127,7 @@ static int view_print(struct view *v)
                   (unsigned)v->key, (int)s.pid);
         return -1;
     }
-    print_block(v, &s, stats_now_ns());
+    print_block(v, &s, now_real_ns());
     v->prev = s;
     v->have_prev = true;
     return 0;

@@ -97,30 +97,50 @@ enum counter {
     C_NCOUNTERS
 };
 
-static const struct {
-    const char *name;
-    enum stats_kind kind;
-} counters[C_NCOUNTERS] = {
-    {"conns_accepted", STATS_COUNTER}, {"conns_open", STATS_GAUGE},
-    {"msgs_to_md", STATS_COUNTER},     {"bytes_to_md", STATS_COUNTER},
-    {"msgs_from_md", STATS_COUNTER},   {"bytes_from_md", STATS_COUNTER},
-    {"queue_full", STATS_COUNTER},     {"dropped_closed", STATS_COUNTER},
-    {"dropped_dup", STATS_COUNTER},    {"pool_used", STATS_GAUGE},
-    {"pool_high_water", STATS_GAUGE},
+static const struct stats_def counters[C_NCOUNTERS] = {
+    [C_CONNS_ACCEPTED] = {"conns_accepted", STATS_COUNTER},
+    [C_CONNS_OPEN] = {"conns_open", STATS_GAUGE},
+    [C_MSGS_TO_MD] = {"msgs_to_md", STATS_COUNTER},
+    [C_BYTES_TO_MD] = {"bytes_to_md", STATS_COUNTER},
+    [C_MSGS_FROM_MD] = {"msgs_from_md", STATS_COUNTER},
+    [C_BYTES_FROM_MD] = {"bytes_from_md", STATS_COUNTER},
+    [C_QUEUE_FULL] = {"queue_full", STATS_COUNTER},
+    [C_DROPPED_CLOSED] = {"dropped_closed", STATS_COUNTER},
+    [C_DROPPED_DUP] = {"dropped_dup", STATS_COUNTER},
+    [C_POOL_USED] = {"pool_used", STATS_GAUGE},
+    [C_POOL_HIGH] = {"pool_high_water", STATS_GAUGE},
 };
 
-/* One chunk of the pool. bev is NULL once the socket is gone and only
- * the CLOSE for md is waiting for room in the queue. */
+/* What the command line sets. */
+struct options {
+    const char *addr, *dir;
+    char default_dir[SRVKEYS_PATH_MAX];
+    key_t key;
+    uint16_t port;
+    unsigned index, flags, max_conns;
+};
+
+/* A connection's life: open, then (after the client's EOF) draining its
+ * last echoes, then closed. A closed connection has no socket and no flow
+ * id; it lives on, as a chunk on the stalled list, only while its CLOSE
+ * waits for room in the queue to md. */
+enum conn_state {
+    CONN_OPEN,     /* reading and echoing */
+    CONN_DRAINING, /* EOF read: finish the echo, then close */
+    CONN_CLOSED,   /* socket closed; its CLOSE waits for room */
+};
+
+/* One chunk of the pool. */
 struct conn {
     struct server *srv;
-    struct bufferevent *bev;
+    struct bufferevent *bev; /* NULL once CONN_CLOSED */
+    enum conn_state state;
     uint32_t flow;
     uint64_t seq_out; /* seq of the next message to md */
     uint64_t seq_in;  /* seq of the next reply expected */
-    bool opened;      /* OPEN is queued: md knows the flow */
+    bool announced;   /* OPEN is queued: md knows the flow */
     bool paused_out;  /* echo backed up: not reading */
-    bool stalled;     /* queue to md full: not reading */
-    bool closing;     /* EOF: finish the echo, then close */
+    bool stalled;     /* queue to md full: not reading, on the list */
     TAILQ_ENTRY(conn) stall_link;
     char peer[NET_ADDRSTRLEN]; /* for OPEN */
 };
@@ -143,7 +163,7 @@ struct server {
 
 static void conn_update_reading(struct conn *c)
 {
-    if (c->paused_out || c->stalled || c->closing)
+    if (c->paused_out || c->stalled || c->state != CONN_OPEN)
         bufferevent_disable(c->bev, EV_READ);
     else
         bufferevent_enable(c->bev, EV_READ);
@@ -158,7 +178,8 @@ static void pool_stats(struct server *srv)
     stats_set(&srv->stats, C_POOL_HIGH, ps.high_water);
 }
 
-static void conn_release(struct conn *c)
+/* Give c's chunk back to the pool. */
+static void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
 
@@ -176,7 +197,7 @@ static void conn_stall(struct conn *c)
     if (!c->stalled) {
         c->stalled = true;
         TAILQ_INSERT_TAIL(&srv->stalled, c, stall_link);
-        if (c->bev)
+        if (c->state != CONN_CLOSED)
             conn_update_reading(c);
     }
     if (!evtimer_pending(srv->retry_ev, NULL)) {
@@ -210,23 +231,23 @@ static int conn_push(struct conn *c, enum msg_kind kind, size_t len)
     return 0;
 }
 
-/* Tell md the flow is gone and give the chunk back: true. If the queue
- * is full, keep the chunk (no socket, no flow id) on the stalled list
- * until the retry timer finds room: false. A flow md never heard of needs
- * no CLOSE. */
+/* Tell md a closed flow is gone and free c: true. If the queue is full,
+ * keep c on the stalled list until the retry timer finds room: false. A
+ * flow md never heard of needs no CLOSE. */
 static bool conn_send_close(struct conn *c)
 {
-    if (c->opened && conn_push(c, MSG_CLOSE, 0) < 0) {
+    if (c->announced && conn_push(c, MSG_CLOSE, 0) < 0) {
         if (errno == EAGAIN) {
             conn_stall(c);
             return false;
         }
     }
-    conn_release(c);
+    conn_free(c);
     return true;
 }
 
-static void conn_free(struct conn *c)
+/* Close c's socket and forget its flow id, then tell md (conn_send_close). */
+static void conn_close(struct conn *c)
 {
     struct server *srv = c->srv;
 
@@ -239,6 +260,7 @@ static void conn_free(struct conn *c)
     log_debug("flow %#x closed", c->flow);
     bufferevent_free(c->bev);
     c->bev = NULL;
+    c->state = CONN_CLOSED;
     conn_send_close(c);
     stats_commit(&srv->stats);
 }
@@ -247,9 +269,9 @@ static void conn_free(struct conn *c)
  * and the client has been sent every reply. */
 static void conn_maybe_finish(struct conn *c)
 {
-    if (c->closing && !c->stalled && c->seq_in == c->seq_out &&
+    if (c->state == CONN_DRAINING && !c->stalled && c->seq_in == c->seq_out &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_free(c);
+        conn_close(c);
 }
 
 /* Push as much of c's input to md as the queue takes. false: it is full,
@@ -260,12 +282,12 @@ static bool conn_forward(struct conn *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t len;
 
-    if (!c->opened) {
+    if (!c->announced) {
         len = strlen(c->peer);
         memcpy(srv->msg + MSG_HDR_SIZE, c->peer, len);
         if (conn_push(c, MSG_OPEN, len) < 0)
             goto out_stall;
-        c->opened = true;
+        c->announced = true;
     }
     while ((len = evbuffer_get_length(in)) > 0) {
         if (len > CHUNK)
@@ -319,7 +341,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
     while ((c = TAILQ_FIRST(&srv->stalled)) != NULL) {
         TAILQ_REMOVE(&srv->stalled, c, stall_link);
         c->stalled = false;
-        if (!c->bev) { /* gone: only its CLOSE was waiting */
+        if (c->state == CONN_CLOSED) { /* only its CLOSE was waiting */
             if (!conn_send_close(c))
                 break;
             continue;
@@ -352,9 +374,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_ERROR) {
         log_debug("flow %#x: %s", c->flow,
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        conn_free(c);
+        conn_close(c);
     } else if (what & BEV_EVENT_EOF) {
-        c->closing = true;
+        c->state = CONN_DRAINING;
         conn_update_reading(c);
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
         conn_maybe_finish(c);
@@ -370,12 +392,13 @@ static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
     struct msg_hdr h;
 
     if (len < MSG_HDR_SIZE) {
-        log_error("reply of %zu bytes for flow %#x: no header", len, id);
+        log_error_limited("reply of %zu bytes for flow %#x: no header", len,
+                          id);
         return 0;
     }
     memcpy(&h, data, MSG_HDR_SIZE);
     if (h.kind != MSG_DATA) {
-        log_error("reply of kind %u for flow %#x: dropped", h.kind, id);
+        log_error_limited("reply of kind %u for flow %#x: dropped", h.kind, id);
         return 0;
     }
     if (!c) {
@@ -387,8 +410,9 @@ static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
         return 0;
     }
     if (h.seq > c->seq_in)
-        log_error("flow %#x: reply %llu arrived, %llu expected", id,
-                  (unsigned long long)h.seq, (unsigned long long)c->seq_in);
+        log_error_limited("flow %#x: reply %llu arrived, %llu expected", id,
+                          (unsigned long long)h.seq,
+                          (unsigned long long)c->seq_in);
     c->seq_in = h.seq + 1;
     len -= MSG_HDR_SIZE;
     stats_add(&srv->stats, C_MSGS_FROM_MD, 1);
@@ -403,29 +427,26 @@ static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
     return 0;
 }
 
-/* md woke us: drain a batch of replies; sleep again only when the queue
- * is really empty (spscq_wait_prepare closes the lost-wake-up race). */
+/* md woke us: take a batch of replies (common/spscq.c:spscq_consume
+ * sleeps again only when the queue is really empty). */
 static void md_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
-    int n;
 
     (void)fd;
     (void)what;
-    spscq_wait_ack(srv->mq.in);
-    do {
-        n = spscq_drain(srv->mq.in, reply_cb, srv, BATCH);
-        if (n < 0) {
-            log_error("queue from md: %s", strerror(errno));
-            event_base_loopbreak(srv->base);
-            return;
-        }
-        if (n == BATCH) {
-            /* More may wait: let sockets have a turn, then come back. */
-            event_active(srv->wake_ev, EV_READ, 0);
-            break;
-        }
-    } while (!spscq_wait_prepare(srv->mq.in));
+    switch (spscq_consume(srv->mq.in, reply_cb, srv, BATCH)) {
+    case SPSCQ_IDLE: break;
+    case SPSCQ_MORE:
+        /* More may wait: let sockets have a turn, then come back. */
+        event_active(srv->wake_ev, EV_READ, 0);
+        break;
+    case SPSCQ_BLOCKED: /* reply_cb never refuses */
+    case SPSCQ_ERROR:
+        log_error("queue from md: %s", strerror(errno));
+        event_base_loopbreak(srv->base);
+        return;
+    }
     stats_commit(&srv->stats);
 }
 
@@ -480,20 +501,6 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
     net_accept_backoff(lev);
 }
 
-static int stats_setup(struct stats *st, key_t key)
-{
-    if (stats_create(st, key, "io_conn") < 0)
-        return -1;
-    for (int i = 0; i < C_NCOUNTERS; i++) {
-        if (stats_register(st, counters[i].name, counters[i].kind) != i) {
-            stats_remove(st);
-            return -1;
-        }
-    }
-    stats_start(st);
-    return 0;
-}
-
 /* Shutdown: close every connection, telling md where the queue has
  * room; CLOSEs that do not fit are dropped with their chunks. */
 static void free_all_conns(struct server *srv)
@@ -503,10 +510,10 @@ static void free_all_conns(struct server *srv)
     void *obj;
 
     while (flowtab_next(srv->flows, &cursor, &obj))
-        conn_free(obj);
+        conn_close(obj);
     while ((c = TAILQ_FIRST(&srv->stalled)) != NULL) {
         TAILQ_REMOVE(&srv->stalled, c, stall_link);
-        conn_release(c);
+        conn_free(c);
     }
     spscq_wake(srv->mq.out);
 }
@@ -527,36 +534,27 @@ static int pool_setup(struct server *srv, unsigned max_conns)
     return 0;
 }
 
-int main(int argc, char **argv)
+static void parse_options(struct options *o, int argc, char **argv)
 {
-    static struct server srv; /* holds a CHUNK-sized message buffer */
-    struct stopsig *ss = NULL;
-    const char *addr = DEFAULT_ADDR, *dir = NULL;
-    char default_dir[MQPAIR_PATH_MAX];
-    key_t key = MQPAIR_DEFAULT_KEY;
-    uint16_t port = DEFAULT_PORT;
-    unsigned index = 0, flags = 0, max_conns = DEFAULT_CONNS;
-    int c, rc = 1;
+    int c;
 
-    log_init(argv[0], LOG_INFO);
-    opts_init(usage);
     opterr = 0;
     while ((c = getopt(argc, argv, ":ha:p:k:d:i:c:rvq")) != -1) {
         switch (c) {
         case 'h': opts_help();
-        case 'a': addr = opts_addr_arg(optarg); break;
-        case 'p': port = opts_port_arg(optarg); break;
-        case 'k': key = opts_key_arg(optarg); break;
-        case 'd': dir = optarg; break;
+        case 'a': o->addr = opts_addr_arg(optarg); break;
+        case 'p': o->port = opts_port_arg(optarg); break;
+        case 'k': o->key = opts_key_arg(optarg); break;
+        case 'd': o->dir = optarg; break;
         case 'i':
-            index =
-                (unsigned)opts_uint_arg("index", optarg, 0, MQPAIR_MAX_IO - 1);
+            o->index =
+                (unsigned)opts_uint_arg("index", optarg, 0, SRVKEYS_MAX_IO - 1);
             break;
         case 'c':
-            max_conns = (unsigned)opts_uint_arg("connection limit", optarg, 1,
-                                                FLOWTAB_MAX);
+            o->max_conns = (unsigned)opts_uint_arg("connection limit", optarg,
+                                                   1, FLOWTAB_MAX);
             break;
-        case 'r': flags |= NET_REUSEPORT; break;
+        case 'r': o->flags |= NET_REUSEPORT; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
@@ -564,71 +562,131 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         opts_fail("unexpected argument '%s'", argv[optind]);
-    if (!dir)
-        dir = mqpair_default_dir(default_dir, sizeof(default_dir));
+    if (!o->dir)
+        o->dir = mqpair_default_dir(o->default_dir, sizeof(o->default_dir));
+}
 
+/* Statistics and queues: what io_conn shares with the others. */
+static int open_shared(struct server *srv, const struct options *o)
+{
+    key_t stats_key = srvkeys_io_stats(o->key, o->index);
+
+    if (mqpair_private_dir(o->dir) < 0) {
+        log_error("FIFO directory %s: %s", o->dir, strerror(errno));
+        return -1;
+    }
+    if (stats_create_table(&srv->stats, stats_key, "io_conn", counters,
+                           C_NCOUNTERS) < 0) {
+        log_error("statistics key %#x: %s", (unsigned)stats_key,
+                  errno == EEXIST ? "in use by a live process"
+                                  : strerror(errno));
+        return -1;
+    }
+    if (mqpair_open(&srv->mq, o->key, o->dir, o->index, MQPAIR_IO) < 0) {
+        log_error("queues %#x in %s: %s", (unsigned)o->key, o->dir,
+                  strerror(errno));
+        stats_remove(&srv->stats);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_shared(struct server *srv)
+{
+    mqpair_close(&srv->mq);
+    stats_remove(&srv->stats);
+}
+
+/* The events besides the connections': md's wake-ups, the retry timer,
+ * the once-per-turn wake of md. */
+static int add_events(struct server *srv)
+{
+    srv->wake_ev = event_new(srv->base, spscq_wait_fd(srv->mq.in),
+                             EV_READ | EV_PERSIST, md_wake_cb, srv);
+    if (!srv->wake_ev || event_add(srv->wake_ev, NULL) < 0) {
+        log_error("cannot watch the queue from md");
+        return -1;
+    }
+    srv->retry_ev = evtimer_new(srv->base, retry_cb, srv);
+    if (!srv->retry_ev) {
+        log_error("cannot create the retry timer");
+        return -1;
+    }
+    srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv);
+    if (!srv->flush_ev) {
+        log_error("cannot create the wake-up event");
+        return -1;
+    }
+    /* Replies may have queued while no io_conn ran: look now. */
+    event_active(srv->wake_ev, EV_READ, 0);
+    return 0;
+}
+
+static void free_events(struct server *srv)
+{
+    if (srv->flush_ev)
+        event_free(srv->flush_ev);
+    if (srv->retry_ev)
+        event_free(srv->retry_ev);
+    if (srv->wake_ev)
+        event_free(srv->wake_ev);
+}
+
+static int start_listening(struct server *srv, const struct options *o)
+{
+    srv->lev =
+        net_listen(srv->base, o->addr, o->port, o->flags, accept_cb, srv);
+    if (!srv->lev) {
+        log_error("cannot listen on %s port %u: %s", o->addr, o->port,
+                  strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(srv->lev, accept_error_cb);
+    if (net_announce(srv->lev) < 0) {
+        log_error("cannot write to stdout: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct server srv; /* holds a CHUNK-sized message buffer */
+    struct options o = {.addr = DEFAULT_ADDR,
+                        .key = SRVKEYS_DEFAULT_BASE,
+                        .port = DEFAULT_PORT,
+                        .max_conns = DEFAULT_CONNS};
+    struct stopsig *ss = NULL;
+    int rc = 1;
+
+    log_init(argv[0], LOG_INFO);
+    opts_init(usage);
+    parse_options(&o, argc, argv);
     TAILQ_INIT(&srv.stalled);
     srv.base = event_base_new();
-    srv.flows = flowtab_new(max_conns);
-    if (!srv.base || !srv.flows || pool_setup(&srv, max_conns) < 0) {
+    srv.flows = flowtab_new(o.max_conns);
+    if (!srv.base || !srv.flows || pool_setup(&srv, o.max_conns) < 0) {
         log_error("out of memory");
         goto out_free_base;
     }
-    if (mqpair_private_dir(dir) < 0) {
-        log_error("FIFO directory %s: %s", dir, strerror(errno));
+    if (open_shared(&srv, &o) < 0)
         goto out_free_base;
-    }
-    if (stats_setup(&srv.stats, mqpair_io_stats_key(key, index)) < 0) {
-        log_error(
-            "statistics key %#x: %s", (unsigned)mqpair_io_stats_key(key, index),
-            errno == EEXIST ? "in use by a live process" : strerror(errno));
-        goto out_free_base;
-    }
-    if (mqpair_open(&srv.mq, key, dir, index, MQPAIR_IO) < 0) {
-        log_error("queues %#x in %s: %s", (unsigned)key, dir, strerror(errno));
-        goto out_remove_stats;
-    }
     ss = stopsig_new(srv.base, NULL, NULL);
-    srv.wake_ev = event_new(srv.base, spscq_wait_fd(srv.mq.in),
-                            EV_READ | EV_PERSIST, md_wake_cb, &srv);
-    srv.retry_ev = evtimer_new(srv.base, retry_cb, &srv);
-    srv.flush_ev = event_new(srv.base, -1, 0, flush_cb, &srv);
-    if (!ss || !srv.wake_ev || !srv.retry_ev || !srv.flush_ev ||
-        event_add(srv.wake_ev, NULL) < 0) {
-        log_error("cannot set up events");
-        goto out_free_events;
+    if (!ss) {
+        log_error("cannot watch signals: %s", strerror(errno));
+        goto out_close_shared;
     }
-    /* Replies may have queued while no io_conn ran: look now. */
-    event_active(srv.wake_ev, EV_READ, 0);
-    srv.lev = net_listen(srv.base, addr, port, flags, accept_cb, &srv);
-    if (!srv.lev) {
-        log_error("cannot listen on %s port %u: %s", addr, port,
-                  strerror(errno));
-        goto out_free_events;
-    }
-    evconnlistener_set_error_cb(srv.lev, accept_error_cb);
-    if (net_announce(srv.lev) < 0) {
-        log_error("cannot write to stdout: %s", strerror(errno));
-        goto out_free_listener;
-    }
-
-    if (event_base_dispatch(srv.base) == 0 && stopsig_caught(ss))
+    if (add_events(&srv) == 0 && start_listening(&srv, &o) == 0 &&
+        event_base_dispatch(srv.base) == 0 && stopsig_caught(ss))
         rc = 0;
 
-out_free_listener:
-    evconnlistener_free(srv.lev);
+    if (srv.lev)
+        evconnlistener_free(srv.lev);
     free_all_conns(&srv);
-out_free_events:
-    if (srv.flush_ev)
-        event_free(srv.flush_ev);
-    if (srv.retry_ev)
-        event_free(srv.retry_ev);
-    if (srv.wake_ev)
-        event_free(srv.wake_ev);
+    free_events(&srv);
     stopsig_free(ss);
-    mqpair_close(&srv.mq);
-out_remove_stats:
-    stats_remove(&srv.stats);
+out_close_shared:
+    close_shared(&srv);
 out_free_base:
     if (srv.pool_mem) {
         mpool_release(&srv.pool);

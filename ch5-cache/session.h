@@ -13,6 +13,7 @@
 #define CH5_SESSION_H
 
 #include "net.h"
+#include "srvkeys.h"
 
 #include <stdint.h>
 
@@ -38,12 +39,19 @@ struct session {
     uint64_t next_seq;           /* first message not yet counted */
     uint64_t msgs;               /* DATA messages */
     uint64_t bytes;              /* DATA bytes, headers not included */
-    int64_t first_ns;            /* CLOCK_REALTIME of OPEN */
-    int64_t last_ns;             /* CLOCK_REALTIME of the last message */
+    int64_t first_ns;            /* now_real_ns() of OPEN */
+    int64_t last_ns;             /* now_real_ns() of the last message */
     char peer[SESSION_PEER_LEN]; /* "ADDR:PORT"; readers must not trust
                                     the NUL to be there */
 };
 _Static_assert(sizeof(struct session) == 96, "session record layout");
+
+/* The System V key of the session table of the server with base key
+ * base: the first of the keys srvkeys.h leaves to a chapter. */
+static inline key_t session_table_key(key_t base)
+{
+    return srvkeys_extra(base, 0);
+}
 
 /* The table's key of flow on io_conn number io: unique across the
  * io_conn processes of one server, whose flow ids overlap. */

@@ -13,7 +13,6 @@
  * end and with anything unprintable replaced. */
 #include "log.h"
 #include "mhash.h"
-#include "mqpair.h"
 #include "opts.h"
 #include "session.h"
 
@@ -24,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/shm.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -179,7 +177,7 @@ static void print_listing(const struct mhash *h, const struct listing *l,
 /* Attach the table read-only. 0, or -1 after one line saying why. */
 static int table_open(struct mhash *h, key_t base)
 {
-    key_t key = mqpair_sessions_key(base);
+    key_t key = session_table_key(base);
     struct timespec pause = {0, 10 * 1000 * 1000};
     int rc;
 
@@ -209,10 +207,7 @@ static int table_open(struct mhash *h, key_t base)
 /* Has the server removed the table (its launcher exited)? */
 static bool table_removed(const struct mhash *h)
 {
-    struct shmid_ds ds;
-
-    return shmctl(h->sm.id, IPC_STAT, &ds) < 0 ||
-           (ds.shm_perm.mode & SHM_DEST) != 0;
+    return shmem_removed(&h->sm);
 }
 
 /* Print count times (forever if forever), a second apart. 0 or -1. */
@@ -262,7 +257,7 @@ int main(int argc, char **argv)
 {
     struct sigaction sa = {.sa_handler = stop_handler};
     struct mhash h;
-    key_t base = MQPAIR_DEFAULT_KEY;
+    key_t base = SRVKEYS_DEFAULT_BASE;
     bool watching = false, have_count = false;
     unsigned long count = 1;
     int c, rc;

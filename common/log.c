@@ -5,6 +5,8 @@
  * lines from the processes of one server do not interleave mid-line. */
 #include "log.h"
 
+#include "now.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -60,4 +62,18 @@ void log_msg(enum log_level level, const char *fmt, ...)
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, n) < 0)
         return; /* nowhere left to report it */
+}
+
+bool log_limit_pass(struct log_limit *lim, unsigned long *held)
+{
+    long long now = now_mono_ns();
+
+    if (now < lim->next_ns) {
+        lim->held++;
+        return false;
+    }
+    lim->next_ns = now + 1000000000LL;
+    *held = lim->held;
+    lim->held = 0;
+    return true;
 }

@@ -367,6 +367,8 @@ void mhash_close(struct mhash *h)
     mhash_release(h);
 }
 
+int mhash_remove_key(key_t key) { return shmem_remove_key(key, MHASH_MAGIC); }
+
 int mhash_remove(struct mhash *h)
 {
     int rc = shmem_remove(&h->sm);

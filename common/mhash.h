@@ -98,6 +98,9 @@ int mhash_open_or_create(struct mhash *h, key_t key, const struct mhash_geom *g,
 void mhash_close(struct mhash *h);
 /* Remove the segment (it goes once the last process detaches), detach. */
 int mhash_remove(struct mhash *h);
+/* Remove the table under key without attaching, if it is a multi-hash of
+ * ours (shmem_remove_key()). 0 (also when there is none) or -1. */
+int mhash_remove_key(key_t key);
 
 /* Writer. Add key with record rec (rec_size bytes). 0, or -1 with EEXIST
  * (key present), ENOSPC (its R candidate slots are all taken), EROFS. */

@@ -222,11 +222,23 @@ int shmem_remove(struct shmem *sm)
     return rc;
 }
 
-int shmem_remove_key(key_t key)
+int shmem_remove_key(key_t key, uint32_t magic)
 {
     int id = shmget(key, 0, 0);
 
     if (id < 0)
         return errno == ENOENT ? 0 : -1;
+    if (!segment_is_ours(id, magic)) {
+        errno = EACCES;
+        return -1;
+    }
     return shmctl(id, IPC_RMID, NULL);
+}
+
+bool shmem_removed(const struct shmem *sm)
+{
+    struct shmid_ds ds;
+
+    return shmctl(sm->id, IPC_STAT, &ds) < 0 ||
+           (ds.shm_perm.mode & SHM_DEST) != 0;
 }

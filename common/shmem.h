@@ -62,8 +62,16 @@ void shmem_close(struct shmem *sm);
 /* Mark the segment for removal and detach: it disappears once the last
  * process detaches, and its key is free at once. 0 or -1 with errno. */
 int shmem_remove(struct shmem *sm);
-/* Remove whatever segment key names, if any: for launchers and tests.
- * 0 (also when there was none) or -1 with errno. */
-int shmem_remove_key(key_t key);
+/* Remove the segment under key if it is one of ours: this user's, mode
+ * 0600, with our header and magic (what shmem_create() made). Anything
+ * else under the key is someone else's data and stays. For launchers
+ * cleaning up after their children. 0 (also when there was none), or -1
+ * with errno: EACCES (a segment that is not ours), or from shmctl(). */
+int shmem_remove_key(key_t key, uint32_t magic);
+
+/* Is an attached segment gone: removed by its owner (marked for removal,
+ * our mapping keeps it alive) or no longer known to the kernel? For
+ * readers that should notice their writer exited. */
+bool shmem_removed(const struct shmem *sm);
 
 #endif

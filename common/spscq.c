@@ -43,7 +43,8 @@
  *                                       producer: consumer awake? skip
  *   consumer: sleeps -- on a message that is already there, for ever.
  *
- * Protocol (spscq_wait_prepare, wake_consumer):
+ * Protocol (spscq_consume() runs the consumer side in this order, so
+ * callers cannot get it wrong; spscq_wait_prepare, wake_consumer):
  *
  *   consumer                            producer
  *   S1 store sleeping = 1  (seq_cst)    P1 store tail = t     (seq_cst)
@@ -372,6 +373,16 @@ int spscq_remove(struct spscq *q)
     return rc;
 }
 
+int spscq_remove_key(key_t key, const char *fifo_path)
+{
+    int rc = shmem_remove_key(key, SPSCQ_MAGIC), saved = errno;
+
+    if (unlink(fifo_path) < 0 && errno != ENOENT && rc == 0)
+        return -1;
+    errno = saved;
+    return rc;
+}
+
 size_t spscq_max_payload(const struct spscq *q)
 {
     return q->capacity - SPSCQ_MSG_HDR;
@@ -540,10 +551,13 @@ static const void *payload_of(struct spscq *q, size_t plen)
     return q->scratch;
 }
 
-int spscq_drain(struct spscq *q, spscq_msg_cb cb, void *arg, unsigned max)
+/* spscq_drain(), and whether it stopped because cb refused a message. */
+static int drain(struct spscq *q, spscq_msg_cb cb, void *arg, unsigned max,
+                 bool *refused)
 {
     unsigned n = 0;
 
+    *refused = false;
     while (n < max) {
         struct msg_hdr h;
         const void *data;
@@ -556,12 +570,49 @@ int spscq_drain(struct spscq *q, spscq_msg_cb cb, void *arg, unsigned max)
         data = payload_of(q, h.len - sizeof(h));
         if (!data)
             return -1;
-        if (cb(h.id, data, h.len - sizeof(h), arg) < 0)
+        if (cb(h.id, data, h.len - sizeof(h), arg) < 0) {
+            if (errno != EAGAIN)
+                return -1;
+            *refused = true;
             break;
+        }
         consume(q, h.len);
         n++;
     }
     return (int)n;
+}
+
+int spscq_drain(struct spscq *q, spscq_msg_cb cb, void *arg, unsigned max)
+{
+    bool refused;
+
+    return drain(q, cb, arg, max, &refused);
+}
+
+/* The consumer's whole turn, in the order the wake-up protocol at the top
+ * of this file needs: ack the wake-up bytes first (never between prepare
+ * and sleep), drain, and prepare to sleep only when the ring is empty; a
+ * message that arrived meanwhile makes prepare fail, and is drained in
+ * the same turn. A refused message leaves the consumer awake (sleeping
+ * stays 0): the producer writes no byte for it, so whoever refused must
+ * come back by a timer. */
+enum spscq_turn spscq_consume(struct spscq *q, spscq_msg_cb cb, void *arg,
+                              unsigned max)
+{
+    bool refused;
+    int n;
+
+    spscq_wait_ack(q);
+    do {
+        n = drain(q, cb, arg, max, &refused);
+        if (n < 0)
+            return SPSCQ_ERROR;
+        if (refused)
+            return SPSCQ_BLOCKED;
+        if ((unsigned)n == max)
+            return SPSCQ_MORE;
+    } while (!spscq_wait_prepare(q));
+    return SPSCQ_IDLE;
 }
 
 /* --- waiting ------------------------------------------------------------- */

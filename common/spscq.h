@@ -54,6 +54,12 @@ void spscq_close(struct spscq *q);
  * closed either way). */
 int spscq_remove(struct spscq *q);
 
+/* Remove the queue under key and its FIFO without opening it: for a
+ * launcher cleaning up after its children. Only a segment of ours with a
+ * queue's header is removed (shmem_remove_key()); the FIFO is unlinked
+ * if it exists. 0 (also when neither exists) or -1 with errno. */
+int spscq_remove_key(key_t key, const char *fifo_path);
+
 /* Largest payload a message may carry in this queue. */
 size_t spscq_max_payload(const struct spscq *q);
 
@@ -81,8 +87,9 @@ void spscq_wake(struct spscq *q);
 int spscq_pop(struct spscq *q, uint32_t *id, void *buf, size_t *len);
 
 /* Called by spscq_drain() for each message. data is valid only during
- * the call. Return 0 to consume the message, -1 to leave it queued and
- * stop the batch (when the consumer cannot take it now). */
+ * the call. Return 0 to consume the message; -1 with errno EAGAIN to
+ * leave it queued and stop the batch (the consumer cannot take it now);
+ * -1 with any other errno to stop and fail the drain with that errno. */
 typedef int (*spscq_msg_cb)(uint32_t id, const void *data, size_t len,
                             void *arg);
 /* Consumer. Hand up to max messages to cb, oldest first, without
@@ -95,7 +102,8 @@ int spscq_drain(struct spscq *q, spscq_msg_cb cb, void *arg, unsigned max);
  * the producer wakes us: give it to libevent with EV_READ|EV_PERSIST. In
  * the callback: spscq_wait_ack(), drain, then spscq_wait_prepare(); if it
  * returns false, messages arrived meanwhile: drain again (or make the
- * event active) before returning to the loop. */
+ * event active) before returning to the loop. spscq_consume() does all
+ * of it. */
 int spscq_wait_fd(const struct spscq *q);
 /* Read and discard the wake-up bytes (so a level-triggered loop does not
  * spin on them). Call before draining, never between prepare and sleep. */
@@ -104,6 +112,20 @@ void spscq_wait_ack(struct spscq *q);
  * more. true: it is empty and a push will write a wake-up byte; sleep.
  * false: a message arrived meanwhile; do not sleep, drain it. */
 bool spscq_wait_prepare(struct spscq *q);
+/* What a consumer's event callback does after spscq_consume(). */
+enum spscq_turn {
+    SPSCQ_IDLE,    /* empty, and a push will wake us: wait for the fd */
+    SPSCQ_MORE,    /* max messages taken, more may wait: come back after
+                      the other events had a turn (event_active) */
+    SPSCQ_BLOCKED, /* cb refused a message (EAGAIN): retry on a timer */
+    SPSCQ_ERROR,   /* corrupt queue or a failing cb: errno says; stop */
+};
+/* Consumer. One turn of an event-driven consumer: ack the wake-up,
+ * drain up to max messages at a time through cb, and prepare to sleep
+ * once the queue is empty, closing the lost-wake-up race. */
+enum spscq_turn spscq_consume(struct spscq *q, spscq_msg_cb cb, void *arg,
+                              unsigned max);
+
 /* Block until a message may be available or timeout_ms passes (-1: no
  * timeout). Spins first if spscq_set_spin() asked for it. 0 when there
  * may be messages (spurious wake-ups happen), -1 with errno ETIMEDOUT or

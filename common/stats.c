@@ -34,6 +34,8 @@
  * lock: shmem's release/acquire on the header's ready flag covers them. */
 #include "stats.h"
 
+#include "now.h"
+
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -48,14 +50,6 @@ _Static_assert(sizeof(struct stats_block) % 8 == 0, "no tail padding");
  * writer descheduled in the middle of one (a few ms). */
 #define READ_TRIES 1000
 #define READ_SPINS 64 /* tries before pausing between them */
-
-int64_t stats_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* Names are printed as "name value": letters, digits, '_', '.', '-'. */
 static bool name_char(char c)
@@ -84,7 +78,7 @@ int stats_create(struct stats *st, key_t key, const char *writer)
         return -1;
     st->blk = shmem_data(&st->sm);
     st->blk->pid = (int32_t)getpid();
-    st->blk->started_ns = stats_now_ns();
+    st->blk->started_ns = now_real_ns();
     atomic_store_explicit(&st->blk->updated_ns, st->blk->started_ns,
                           memory_order_relaxed);
     /* Truncated if long; a bad character becomes '_' (names are tokens). */
@@ -131,6 +125,32 @@ void stats_start(struct stats *st)
     shmem_publish(&st->sm);
 }
 
+int stats_create_table(struct stats *st, key_t key, const char *writer,
+                       const struct stats_def *defs, unsigned n)
+{
+    int saved;
+
+    if (stats_create(st, key, writer) < 0)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        if (!defs[i].name) {
+            errno = EINVAL; /* a counter of the enum missing from defs */
+            goto out_remove;
+        }
+        /* Ids are handed out in order, so counter i gets id i. */
+        if (stats_register(st, defs[i].name, defs[i].kind) < 0)
+            goto out_remove;
+    }
+    stats_start(st);
+    return 0;
+
+out_remove:
+    saved = errno;
+    stats_remove(st);
+    errno = saved;
+    return -1;
+}
+
 void stats_commit(struct stats *st)
 {
     struct stats_block *b = st->blk;
@@ -143,7 +163,7 @@ void stats_commit(struct stats *st)
     atomic_thread_fence(memory_order_release);
     for (uint32_t i = 0; i < st->n; i++)
         atomic_store_explicit(&b->value[i], st->local[i], memory_order_relaxed);
-    atomic_store_explicit(&b->updated_ns, stats_now_ns(), memory_order_relaxed);
+    atomic_store_explicit(&b->updated_ns, now_real_ns(), memory_order_relaxed);
     /* release: pairs with the acquire load of seq in stats_read() */
     atomic_store_explicit(&b->seq, s + 2, memory_order_release);
 }
@@ -153,6 +173,8 @@ int stats_remove(struct stats *st)
     st->blk = NULL;
     return shmem_remove(&st->sm);
 }
+
+int stats_remove_key(key_t key) { return shmem_remove_key(key, STATS_MAGIC); }
 
 /* Everything fixed is checked once, at open: a reader then copies at
  * most n counters and NUL-terminated names, whatever the writer does. */

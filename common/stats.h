@@ -42,8 +42,8 @@ struct stats_desc {
  * shmem_publish() and never again; seq guards everything else. */
 struct stats_block {
     _Atomic uint64_t seq;        /* even: stable; odd: a commit is under way */
-    _Atomic int64_t updated_ns;  /* CLOCK_REALTIME of the last commit */
-    int64_t started_ns;          /* fixed: CLOCK_REALTIME at stats_create() */
+    _Atomic int64_t updated_ns;  /* now_real_ns() of the last commit */
+    int64_t started_ns;          /* fixed: now_real_ns() at stats_create() */
     int32_t pid;                 /* fixed: the writer */
     uint32_t ncounters;          /* fixed */
     char writer[STATS_NAME_LEN]; /* fixed: the writer's program name */
@@ -71,6 +71,25 @@ struct stats_snapshot {
 };
 
 /* --- writer: one process per block ------------------------------------ */
+
+/* One counter of a writer's table. A writer declares its counters once,
+ * indexed by its own enum, so that an id and its name cannot drift:
+ *     static const struct stats_def counters[C_NCOUNTERS] = {
+ *         [C_MSGS] = {"msgs", STATS_COUNTER}, ...};
+ * A member of the enum left out of the table has no name, and
+ * stats_create_table() refuses it. */
+struct stats_def {
+    const char *name;
+    enum stats_kind kind;
+};
+
+/* The whole writer set-up in one call: create the block under key,
+ * register defs[0..n-1] so that counter i is defs[i], and start it. On
+ * failure nothing is left under key. 0 or -1 with errno: EEXIST (a live
+ * process owns the key), EINVAL (a counter without a valid name), or
+ * those of stats_create() and stats_register(). */
+int stats_create_table(struct stats *st, key_t key, const char *writer,
+                       const struct stats_def *defs, unsigned n);
 
 /* Create the block under key (mode 0600) for program writer. Fails with
  * EEXIST while another live process owns the key; a stale block left by
@@ -100,6 +119,10 @@ void stats_commit(struct stats *st);
  * their mapping until they detach). 0 or -1 with errno. */
 int stats_remove(struct stats *st);
 
+/* Remove the block under key, if it is a statistics block of ours: for a
+ * launcher cleaning up after a child killed before it could. 0 or -1. */
+int stats_remove_key(key_t key);
+
 /* --- readers: any number, attached read-only ---------------------------- */
 
 /* Attach the block under key read-only (SHM_RDONLY) and validate it: the
@@ -113,9 +136,6 @@ int stats_open(struct stats *st, key_t key);
 int stats_read(const struct stats *st, struct stats_snapshot *snap);
 /* Detach; the block lives on. */
 void stats_close(struct stats *st);
-
-/* The clock of started_ns and updated_ns: CLOCK_REALTIME in ns. */
-int64_t stats_now_ns(void);
 
 /* Index of counter name in a snapshot, or -1. */
 int stats_find(const struct stats_snapshot *snap, const char *name);

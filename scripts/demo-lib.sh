@@ -1,6 +1,7 @@
 # demo-lib.sh -- sourced by each chapter's demo.sh.
 # start_server VAR CMD...: runs CMD in the background, waits for its
-#   "listening on ADDR:PORT" line and stores the port in $VAR.
+#   "listening on ADDR:PORT" line and stores the port in $VAR; what it
+#   printed so far (stdout and stderr) is in the file $demo_server_out.
 # Everything started is stopped (SIGTERM) when the demo exits, however
 # it exits.
 set -euo pipefail
@@ -32,6 +33,7 @@ start_server() {
     for i in $(seq 100); do
         if grep -q '^listening on ' "$out"; then
             cat "$out"
+            demo_server_out=$out
             printf -v "$var" '%s' "$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out" | head -1)"
             return 0
         fi

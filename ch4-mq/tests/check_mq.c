@@ -145,7 +145,7 @@ static void abort_conn(int fd)
 START_TEST(test_mq_reply_to_closed_flow_dropped)
 {
     struct hproc *srv = start_v5("-c", "1", "-s", "300000");
-    key_t io_stats = mqpair_io_stats_key(base, 0);
+    key_t io_stats = srvkeys_io_stats(base, 0);
     char buf[16] = {0};
     int a, b;
 
@@ -173,7 +173,7 @@ START_TEST(test_mq_md_killed_nothing_lost)
 {
     enum { CONNS = 20, LEN = 512 * 1024 };
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
-    key_t md_stats = mqpair_md_stats_key(base);
+    key_t md_stats = srvkeys_md_stats(base);
     unsigned char *data = malloc(LEN);
     struct echo_stream s[CONNS];
 
@@ -205,8 +205,7 @@ START_TEST(test_mq_md_killed_nothing_lost)
     ck_assert_msg(echo_pump(s, CONNS, 60000) == 0, "%s", harness_error());
     for (int i = 0; i < CONNS; i++)
         close(s[i].fd);
-    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
-                      3);
+    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
     free(data);
     stop_clean(srv);
 }
@@ -223,11 +222,10 @@ START_TEST(test_mq_md_killed_before_reply)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(harness_write_all(fd, "ping1", 5), 0);
     usleep(150000); /* md is now inside its 400 ms sleep */
-    ck_assert_int_eq(kill(writer_pid(mqpair_md_stats_key(base)), SIGKILL), 0);
+    ck_assert_int_eq(kill(writer_pid(srvkeys_md_stats(base)), SIGKILL), 0);
     ck_assert_int_eq(harness_read_all(fd, buf, 5), 0);
     ck_assert_str_eq(buf, "ping1");
-    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
-                      1);
+    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
     close(fd);
     stop_clean(srv);
 }
@@ -280,11 +278,11 @@ START_TEST(test_mq_duplicate_reply_dropped)
     }
     ck_assert_int_eq(harness_read_all(fd, buf, 8), 0);
     ck_assert_str_eq(buf, "oncenext");
-    ck_assert_uint_eq(counter(mqpair_io_stats_key(base, 0), "dropped_dup"), 1);
+    ck_assert_uint_eq(counter(srvkeys_io_stats(base, 0), "dropped_dup"), 1);
     close(fd);
     mqpair_close(&mq);
     ck_assert_int_eq(harness_stop(io, SIGTERM, 3000), 0);
-    mqpair_remove_all(base, dir, 1);
+    srvkeys_remove(base, dir, 1);
 }
 END_TEST
 
@@ -294,7 +292,7 @@ START_TEST(test_mq_slow_md_backpressure)
 {
     const size_t len = 32u * 1024 * 1024;
     struct hproc *srv = start_v5("-s", "500", NULL, NULL);
-    key_t io_stats = mqpair_io_stats_key(base, 0);
+    key_t io_stats = srvkeys_io_stats(base, 0);
     unsigned char *data = malloc(len);
     struct echo_stream s;
     pid_t io;
@@ -337,8 +335,8 @@ START_TEST(test_mq_two_io_conn)
     uint64_t a, b;
 
     echo_many(srv->port, 64, 50, 30000);
-    a = counter(mqpair_io_stats_key(base, 0), "conns_accepted");
-    b = counter(mqpair_io_stats_key(base, 1), "conns_accepted");
+    a = counter(srvkeys_io_stats(base, 0), "conns_accepted");
+    b = counter(srvkeys_io_stats(base, 1), "conns_accepted");
     ck_assert_uint_eq(a + b, 64);
     ck_assert_msg(a > 0 && b > 0, "connections not spread: %llu and %llu",
                   (unsigned long long)a, (unsigned long long)b);
@@ -351,7 +349,7 @@ START_TEST(test_mq_connect_close_cycles)
 {
     enum { CYCLES = 5000 };
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
-    key_t io_stats = mqpair_io_stats_key(base, 0);
+    key_t io_stats = srvkeys_io_stats(base, 0);
     pid_t io = writer_pid(io_stats);
     long rss_before = 0;
     char c;
@@ -398,16 +396,16 @@ START_TEST(test_mq_sigterm_leaves_nothing)
     pid_t kids[3];
     int fd = harness_connect(srv->port);
 
-    kids[0] = writer_pid(mqpair_md_stats_key(base));
-    kids[1] = writer_pid(mqpair_io_stats_key(base, 0));
-    kids[2] = writer_pid(mqpair_io_stats_key(base, 1));
+    kids[0] = writer_pid(srvkeys_md_stats(base));
+    kids[1] = writer_pid(srvkeys_io_stats(base, 0));
+    kids[2] = writer_pid(srvkeys_io_stats(base, 1));
     ck_assert_int_eq(count_entries(dir), 4);
     ck_assert_int_ge(fd, 0);
     stop_clean(srv);
     for (int i = 0; i < 3; i++)
         ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
                       "child %d still alive", (int)kids[i]);
-    for (int k = 0; k < 4 * MQPAIR_MAX_IO + 2; k++)
+    for (int k = 0; k < 4 * SRVKEYS_MAX_IO + 2; k++)
         ck_assert_msg(shmget(base + k, 0, 0) < 0, "segment %#x left behind",
                       (unsigned)(base + k));
     ck_assert_int_eq(count_entries(dir), 0);

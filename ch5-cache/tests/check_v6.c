@@ -252,7 +252,7 @@ START_TEST(test_v6_md_restart_keeps_sessions)
 {
     enum { N = 10 };
     struct hproc *srv = start_v6(NULL, NULL);
-    key_t md_stats = mqpair_md_stats_key(base);
+    key_t md_stats = srvkeys_md_stats(base);
     struct stats_snapshot snap;
     struct client c[N];
     struct vc_listing l;
@@ -279,8 +279,7 @@ START_TEST(test_v6_md_restart_keeps_sessions)
     traffic(c, N, 1);
     viewcache(&l);
     assert_sessions(&l, c, N);
-    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
-                      1);
+    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
     ck_assert_uint_eq(counter(md_stats, "sessions"), N);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
@@ -319,7 +318,7 @@ START_TEST(test_v6_md_killed_counts_exact)
 {
     enum { N = 8 };
     struct hproc *srv = start_v6("-s", "20000");
-    key_t md_stats = mqpair_md_stats_key(base);
+    key_t md_stats = srvkeys_md_stats(base);
     struct client c[N];
     struct vc_listing l;
     pid_t killer;
@@ -336,8 +335,7 @@ START_TEST(test_v6_md_killed_counts_exact)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "killer failed");
     traffic(c, N, round++);
-    ck_assert_uint_eq(counter(mqpair_launcher_stats_key(base), "md_restarts"),
-                      3);
+    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
     viewcache(&l);
     assert_sessions(&l, c, N);
     for (int i = 0; i < N; i++)
@@ -362,8 +360,8 @@ START_TEST(test_v6_every_byte_echoed)
     ck_assert_msg(echo_check_half_close(srv->port, harness_ms(30000)) == 0,
                   "%s", harness_error());
     viewcache_until(&l, 0);
-    ck_assert_uint_eq(counter(mqpair_io_stats_key(base, 0), "pool_used"), 0);
-    ck_assert_uint_ge(counter(mqpair_io_stats_key(base, 0), "pool_high_water"),
+    ck_assert_uint_eq(counter(srvkeys_io_stats(base, 0), "pool_used"), 0);
+    ck_assert_uint_ge(counter(srvkeys_io_stats(base, 0), "pool_high_water"),
                       50);
     stop_clean(srv);
 }
@@ -427,11 +425,11 @@ START_TEST(test_v6_sigterm_leaves_nothing)
         client_connect(&c[i], srv->port);
         client_pingpong(&c[i], 10, (uint32_t)i);
     }
-    ck_assert(read_stats(mqpair_md_stats_key(base), &snap));
+    ck_assert(read_stats(srvkeys_md_stats(base), &snap));
     kids[0] = snap.pid;
-    ck_assert(read_stats(mqpair_io_stats_key(base, 0), &snap));
+    ck_assert(read_stats(srvkeys_io_stats(base, 0), &snap));
     kids[1] = snap.pid;
-    ck_assert_int_ge(shmget(mqpair_sessions_key(base), 0, 0), 0);
+    ck_assert_int_ge(shmget(session_table_key(base), 0, 0), 0);
     stop_clean(srv);
     for (int i = 0; i < 2; i++)
         ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
@@ -522,10 +520,10 @@ START_TEST(test_v6_io_conn_messages)
     ck_assert_str_eq(f.payload[3], "");
     for (int i = 0; i < 4; i++)
         ck_assert_uint_eq(f.h[i].seq, (uint64_t)i);
-    ck_assert_uint_eq(counter(mqpair_io_stats_key(base, 0), "dropped_dup"), 1);
+    ck_assert_uint_eq(counter(srvkeys_io_stats(base, 0), "dropped_dup"), 1);
     mqpair_close(&mq);
     ck_assert_int_eq(harness_stop(io, SIGTERM, harness_ms(3000)), 0);
-    mqpair_remove_all(base, dir, 1);
+    srvkeys_remove(base, dir, 1);
 }
 END_TEST
 
@@ -552,7 +550,7 @@ static void rewrite_forever(key_t key)
 
 START_TEST(test_v6_viewcache_never_torn)
 {
-    key_t key = mqpair_sessions_key(base);
+    key_t key = session_table_key(base);
     pid_t writer = fork();
     struct vc_listing l;
 
@@ -586,7 +584,7 @@ START_TEST(test_v6_viewcache_never_torn)
     }
     kill(writer, SIGKILL);
     waitpid(writer, NULL, 0);
-    shmem_remove_key(key);
+    ck_assert_int_eq(mhash_remove_key(key), 0);
 }
 END_TEST
 

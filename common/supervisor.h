@@ -1,0 +1,56 @@
+/* supervisor.h -- the child processes of one server: started from the
+ * launcher's own directory, restarted when one that may die dies, and
+ * stopped together.
+ *
+ * Each child has a policy. A SUPERVISOR_RESTART child (md) holds nothing
+ * the server cannot rebuild, so it is restarted, at once if it ran a
+ * while, after a growing pause if it died soon after starting. One that
+ * dies soon after starting SUPERVISOR_QUICK_DEATHS times in a row is
+ * poisoned (a corrupt queue, a bad option): the supervisor says so in one
+ * line and breaks the loop, failed, rather than restart it for ever. A
+ * SUPERVISOR_ESSENTIAL child (io_conn) holds connections: its death ends
+ * the server, failed. Children die with the launcher, even when it is
+ * killed with SIGKILL (PR_SET_PDEATHSIG). */
+#ifndef COMMON_SUPERVISOR_H
+#define COMMON_SUPERVISOR_H
+
+#include <event2/event.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* "Soon after starting": within this many ms. */
+#define SUPERVISOR_QUICK_MS 1000
+/* Quick deaths in a row that make the supervisor give up. */
+#define SUPERVISOR_QUICK_DEATHS 5
+/* How long children get to exit on SIGTERM before SIGKILL. */
+#define SUPERVISOR_STOP_MS 5000
+/* How long a child may take to print its "listening on" line. */
+#define SUPERVISOR_LISTEN_MS 10000
+
+enum supervisor_policy { SUPERVISOR_RESTART, SUPERVISOR_ESSENTIAL };
+
+/* Told of every restart, after the child is started again. */
+typedef void (*supervisor_restart_cb)(const char *name, void *arg);
+
+struct supervisor;
+
+/* A supervisor whose children run from the directory of the running
+ * program and whose deaths are seen on base (SIGCHLD). cb may be NULL.
+ * NULL with errno on failure. */
+struct supervisor *supervisor_new(struct event_base *base,
+                                  supervisor_restart_cb cb, void *arg);
+/* Start argv[0] from that directory with argv. With line not NULL, its
+ * stdout goes to a pipe and this waits for its first line, which must
+ * start with "listening on ", and copies it into line (size bytes).
+ * 0, or -1 after logging what the child did (exit status, silence). */
+int supervisor_start(struct supervisor *sv, const char *const argv[],
+                     enum supervisor_policy policy, char *line, size_t size);
+/* Has a child ended the server (an essential one died, or one was
+ * poisoned)? The loop was broken when it happened. */
+bool supervisor_failed(const struct supervisor *sv);
+/* Stop every child (SIGTERM, SIGKILL after SUPERVISOR_STOP_MS), reap
+ * them and free. NULL is a no-op. */
+void supervisor_free(struct supervisor *sv);
+
+#endif
