@@ -41,8 +41,7 @@ int srvkeys_remove(key_t base, const char *dir, unsigned n)
     return first ? -1 : 0;
 }
 
-const char *srvkeys_format_stats(char *buf, size_t size, key_t base,
-                                 unsigned n)
+const char *srvkeys_format_stats(char *buf, size_t size, key_t base, unsigned n)
 {
     size_t len;
 

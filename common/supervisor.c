@@ -96,7 +96,8 @@ static bool read_line(int fd, char *buf, size_t size, int timeout_ms)
         int left = (int)((deadline - now_mono_ns()) / 1000000);
         struct pollfd pfd = {fd, POLLIN, 0};
 
-        if (left <= 0 || poll(&pfd, 1, left) <= 0 || read(fd, buf + len, 1) <= 0)
+        if (left <= 0 || poll(&pfd, 1, left) <= 0 ||
+            read(fd, buf + len, 1) <= 0)
             return false;
         if (buf[len++] == '\n')
             break;
@@ -240,8 +241,7 @@ out_free:
 }
 
 /* A new child record, not yet started. */
-static struct child *child_new(struct supervisor *sv,
-                               const char *const argv[],
+static struct child *child_new(struct supervisor *sv, const char *const argv[],
                                enum supervisor_policy policy)
 {
     struct child **grown, *c;
