@@ -1,5 +1,5 @@
 /* check_echo.c -- black-box tests of echosvr_v1 and client_v1. */
-#include "harness.h"
+#include "fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,21 +19,11 @@
 static struct hproc *start_echo(void)
 {
     const char *argv[] = {SERVER, "-p", "0", NULL};
-    struct hproc *p = harness_start_server(argv);
-
-    ck_assert_msg(p != NULL, "server did not start: %s", harness_error());
-    return p;
+    return fixture_start(argv);
 }
 
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 2000);
-    char *err = harness_stderr(srv);
-
-    ck_assert_msg(rc == 0, "server exit %d (%s); stderr:\n%s", rc,
-                  harness_error(), err);
-    free(err);
-}
+/* A one-process server exits within this long of SIGTERM. */
+#define STOP_MS 2000
 
 /* 100 connections, each pipelining 1,000 messages of 1-200 bytes. */
 START_TEST(test_echo_concurrent_clients)
@@ -42,7 +32,7 @@ START_TEST(test_echo_concurrent_clients)
 
     ck_assert_msg(echo_check_clients(srv->port, 100, 1000, 20000) == 0, "%s",
                   harness_error());
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -53,7 +43,7 @@ START_TEST(test_echo_binary_sizes)
 
     ck_assert_msg(echo_check_sizes(srv->port, 20000) == 0, "%s",
                   harness_error());
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -64,7 +54,7 @@ START_TEST(test_echo_half_close)
 
     ck_assert_msg(echo_check_half_close(srv->port, 10000) == 0, "%s",
                   harness_error());
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -136,7 +126,7 @@ START_TEST(test_echo_backpressure_bounds_memory)
     ck_assert_msg(echo_pump(&hog, 1, 60000) == 0, "%s", harness_error());
     close(hog.fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -174,7 +164,7 @@ START_TEST(test_echo_port_in_use)
     ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'),
                   "more than one line: %s", err);
     free(err);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -186,26 +176,16 @@ static const char *const bad_args[][4] = {
 START_TEST(test_echo_bad_options)
 {
     const char *argv[5] = {SERVER};
-    char *err = NULL;
 
     for (int i = 0; i < 4 && bad_args[_i][i]; i++)
         argv[i + 1] = bad_args[_i][i];
-    ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 2);
-    ck_assert_msg(strncmp(err, "echosvr_v1: ", 12) == 0 &&
-                      strstr(err, "usage:") != NULL,
-                  "unexpected stderr: %s", err);
-    free(err);
+    fixture_check_bad_args(argv, NULL);
 }
 END_TEST
 
 START_TEST(test_echo_help)
 {
-    const char *argv[] = {_i ? CLIENT : SERVER, "-h", NULL};
-    char *out = NULL;
-
-    ck_assert_int_eq(harness_run(argv, 3000, &out, NULL), 0);
-    ck_assert_msg(strstr(out, "usage:") && strstr(out, "-p PORT"), "%s", out);
-    free(out);
+    fixture_check_help(_i ? CLIENT : SERVER, "-p PORT");
 }
 END_TEST
 
@@ -219,7 +199,7 @@ START_TEST(test_client_echoes_messages)
     ck_assert_int_eq(harness_run(argv, 5000, &out, NULL), 0);
     ck_assert_str_eq(out, "hello\ntwo words\n");
     free(out);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -247,7 +227,7 @@ START_TEST(test_client_stdin_large_line)
     ck_assert_int_eq(memcmp(out, text, big + 7), 0);
     free(out);
     free(text);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -258,7 +238,8 @@ START_TEST(test_client_no_server)
     const char *argv[] = {CLIENT, "-p", port, "hello", NULL};
 
     snprintf(port, sizeof(port), "%u", srv->port);
-    stop_clean(srv); /* a port that was just free of listeners */
+    fixture_stop_clean(srv,
+                       STOP_MS); /* a port that was just free of listeners */
     ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
     ck_assert_msg(strstr(err, "cannot connect") != NULL, "%s", err);
     free(err);

@@ -1,6 +1,6 @@
 /* check_timeout.c -- black-box tests of echosvr_v2 (statistics timer,
  * idle timeout) and client_v2. */
-#include "harness.h"
+#include "fixture.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -26,10 +26,7 @@ struct report {
 static struct hproc *start_v2(const char *interval, const char *idle)
 {
     const char *argv[] = {SERVER, "-p", "0", "-i", interval, "-t", idle, NULL};
-    struct hproc *p = harness_start_server(argv);
-
-    ck_assert_msg(p != NULL, "server did not start: %s", harness_error());
-    return p;
+    return fixture_start(argv);
 }
 
 static void port_str(const struct hproc *srv, char *buf, size_t size)
@@ -79,15 +76,8 @@ static int parse_reports(struct hproc *srv, struct report *r, int max)
     return n;
 }
 
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 2000);
-    char *err = harness_stderr(srv);
-
-    ck_assert_msg(rc == 0, "server exit %d (%s); stderr:\n%s", rc,
-                  harness_error(), err);
-    free(err);
-}
+/* A one-process server exits within this long of SIGTERM. */
+#define STOP_MS 2000
 
 /* With -i 1, two reports within 3 s, each counting exactly what
  * client_v2 sent: 10 messages of 100 bytes on one connection. */
@@ -125,7 +115,7 @@ START_TEST(test_timeout_reports_count_client)
     /* rates are since the previous report: all of it, then nothing */
     ck_assert_msg(r[0].msg_rate > 4.0, "first rate %.1f", r[0].msg_rate);
     ck_assert_msg(r[1].msg_rate == 0.0, "second rate %.1f", r[1].msg_rate);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -173,7 +163,7 @@ START_TEST(test_timeout_idle_closed_active_kept)
     ck_assert_uint_eq(r[n - 1].idle, 1);
     ck_assert_uint_eq(r[n - 1].accepted, 2);
     ck_assert_uint_eq(r[n - 1].messages, 14);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -188,7 +178,7 @@ START_TEST(test_timeout_off_by_default)
     ck_assert_int_eq(harness_run(argv, 5000, &out, NULL), 0);
     ck_assert_msg(strstr(out, "still connected after 2 s"), "%s", out);
     free(out);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -212,7 +202,7 @@ START_TEST(test_timeout_echo_unchanged)
     for (int i = 0; i < CONNS; i++)
         close(s[i].fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -239,28 +229,16 @@ static const char *const bad_args[][5] = {
 START_TEST(test_timeout_bad_options)
 {
     const char *argv[6] = {0};
-    char *err = NULL, prefix[32];
 
     for (int i = 0; i < 5 && bad_args[_i][i]; i++)
         argv[i] = bad_args[_i][i];
-    snprintf(prefix, sizeof(prefix), "%s: ", argv[0] + 2);
-    ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 2);
-    ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0 &&
-                      strstr(err, "usage:") != NULL,
-                  "unexpected stderr: %s", err);
-    free(err);
+    fixture_check_bad_args(argv, NULL);
 }
 END_TEST
 
 START_TEST(test_timeout_help)
 {
-    const char *argv[] = {_i ? CLIENT : SERVER, "-h", NULL};
-    char *out = NULL;
-
-    ck_assert_int_eq(harness_run(argv, 3000, &out, NULL), 0);
-    ck_assert_msg(strstr(out, "usage:") && strstr(out, _i ? "-l" : "-t"), "%s",
-                  out);
-    free(out);
+    fixture_check_help(_i ? CLIENT : SERVER, _i ? "-l" : "-t");
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /* check_mq.c -- the two-process echo server, end to end: echosvr_v5
  * starting md and io_conn, flows, md crashes, a slow md, -n 2, shutdown. */
-#include "harness.h"
+#include "fixture.h"
 #include "mqpair.h"
 #include "stats.h"
 
@@ -26,6 +26,9 @@
 #define RSS_CHECKED 1
 #endif
 
+/* md and io_conn get this long to exit after SIGTERM. */
+#define STOP_MS 5000
+
 static key_t base;
 static char keystr[16], dir[128];
 
@@ -42,47 +45,7 @@ static struct hproc *start_v5(const char *a1, const char *a2, const char *a3,
 {
     const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d",
                           dir,    a1,   a2,  a3,   a4,     NULL};
-    struct hproc *p = harness_start_server(argv);
-
-    ck_assert_msg(p != NULL, "echosvr_v5 did not start: %s", harness_error());
-    return p;
-}
-
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 5000);
-    char *err = harness_stderr(srv);
-
-    ck_assert_msg(rc == 0, "exit %d (%s); stderr:\n%s", rc, harness_error(),
-                  err);
-    free(err);
-}
-
-/* A counter from a statistics block, as viewstats would show it. */
-static uint64_t counter(key_t key, const char *name)
-{
-    struct stats st;
-    struct stats_snapshot snap;
-    int i;
-
-    ck_assert_msg(stats_open(&st, key) == 0, "stats %#x: %s", (unsigned)key,
-                  strerror(errno));
-    ck_assert_int_eq(stats_read(&st, &snap), 0);
-    stats_close(&st);
-    i = stats_find(&snap, name);
-    ck_assert_msg(i >= 0, "no counter %s", name);
-    return snap.value[i];
-}
-
-static pid_t writer_pid(key_t key)
-{
-    struct stats st;
-    struct stats_snapshot snap;
-
-    ck_assert_int_eq(stats_open(&st, key), 0);
-    ck_assert_int_eq(stats_read(&st, &snap), 0);
-    stats_close(&st);
-    return snap.pid;
+    return fixture_start(argv);
 }
 
 /* n connections, each pipelining msgs messages of 1-200 bytes. */
@@ -97,7 +60,7 @@ START_TEST(test_mq_many_clients)
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
 
     echo_many(srv->port, 100, 1000, 60000);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -126,7 +89,7 @@ START_TEST(test_mq_payload_sizes)
     for (int i = 0; i < N; i++)
         close(s[i].fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -153,17 +116,18 @@ START_TEST(test_mq_reply_to_closed_flow_dropped)
     ck_assert_int_eq(harness_write_all(a, "AAAA", 4), 0);
     usleep(50000); /* let io_conn forward it */
     abort_conn(a);
-    for (int i = 0; i < 100 && counter(io_stats, "conns_open") != 0; i++)
+    for (int i = 0; i < 100 && fixture_counter(io_stats, "conns_open") != 0;
+         i++)
         usleep(10000);
     b = harness_connect(srv->port);
     ck_assert_int_ge(b, 0);
     ck_assert_int_eq(harness_write_all(b, "BBBB", 4), 0);
     ck_assert_int_eq(harness_read_all(b, buf, 4), 0);
     ck_assert_str_eq(buf, "BBBB");
-    ck_assert_uint_eq(counter(io_stats, "dropped_closed"), 1);
-    ck_assert_uint_eq(counter(io_stats, "conns_accepted"), 2);
+    ck_assert_uint_eq(fixture_counter(io_stats, "dropped_closed"), 1);
+    ck_assert_uint_eq(fixture_counter(io_stats, "conns_accepted"), 2);
     close(b);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -188,7 +152,7 @@ START_TEST(test_mq_md_killed_nothing_lost)
         pid_t md;
         /* stream for a moment, then kill md in the middle of it */
         echo_pump(s, CONNS, 50);
-        md = writer_pid(md_stats);
+        md = fixture_writer_pid(md_stats);
         ck_assert_int_eq(kill(md, SIGKILL), 0);
         for (int i = 0; i < 200; i++) {
             struct stats st;
@@ -205,9 +169,10 @@ START_TEST(test_mq_md_killed_nothing_lost)
     ck_assert_msg(echo_pump(s, CONNS, 60000) == 0, "%s", harness_error());
     for (int i = 0; i < CONNS; i++)
         close(s[i].fd);
-    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -222,12 +187,14 @@ START_TEST(test_mq_md_killed_before_reply)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(harness_write_all(fd, "ping1", 5), 0);
     usleep(150000); /* md is now inside its 400 ms sleep */
-    ck_assert_int_eq(kill(writer_pid(srvkeys_md_stats(base)), SIGKILL), 0);
+    ck_assert_int_eq(kill(fixture_writer_pid(srvkeys_md_stats(base)), SIGKILL),
+                     0);
     ck_assert_int_eq(harness_read_all(fd, buf, 5), 0);
     ck_assert_str_eq(buf, "ping1");
-    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
     close(fd);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -278,7 +245,8 @@ START_TEST(test_mq_duplicate_reply_dropped)
     }
     ck_assert_int_eq(harness_read_all(fd, buf, 8), 0);
     ck_assert_str_eq(buf, "oncenext");
-    ck_assert_uint_eq(counter(srvkeys_io_stats(base, 0), "dropped_dup"), 1);
+    ck_assert_uint_eq(fixture_counter(srvkeys_io_stats(base, 0), "dropped_dup"),
+                      1);
     close(fd);
     mqpair_close(&mq);
     ck_assert_int_eq(harness_stop(io, SIGTERM, 3000), 0);
@@ -300,7 +268,7 @@ START_TEST(test_mq_slow_md_backpressure)
 
     ck_assert_ptr_nonnull(data);
     harness_fill(data, len, 17);
-    io = writer_pid(io_stats);
+    io = fixture_writer_pid(io_stats);
     rss_before = harness_rss_kib(io);
     s = (struct echo_stream){
         .fd = harness_connect(srv->port), .data = data, .len = len};
@@ -316,7 +284,7 @@ START_TEST(test_mq_slow_md_backpressure)
         if (rc == 0)
             break;
     }
-    ck_assert_uint_gt(counter(io_stats, "queue_full"), 0);
+    ck_assert_uint_gt(fixture_counter(io_stats, "queue_full"), 0);
     /* the queues live in shared memory (8 MiB, counted in RSS as they are
      * touched); io_conn's own buffers stay within a few hundred KiB */
     ck_assert_msg(!RSS_CHECKED || rss_peak - rss_before < 16 * 1024,
@@ -324,7 +292,7 @@ START_TEST(test_mq_slow_md_backpressure)
                   rss_before, rss_peak, len);
     close(s.fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -335,12 +303,12 @@ START_TEST(test_mq_two_io_conn)
     uint64_t a, b;
 
     echo_many(srv->port, 64, 50, 30000);
-    a = counter(srvkeys_io_stats(base, 0), "conns_accepted");
-    b = counter(srvkeys_io_stats(base, 1), "conns_accepted");
+    a = fixture_counter(srvkeys_io_stats(base, 0), "conns_accepted");
+    b = fixture_counter(srvkeys_io_stats(base, 1), "conns_accepted");
     ck_assert_uint_eq(a + b, 64);
     ck_assert_msg(a > 0 && b > 0, "connections not spread: %llu and %llu",
                   (unsigned long long)a, (unsigned long long)b);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -350,7 +318,7 @@ START_TEST(test_mq_connect_close_cycles)
     enum { CYCLES = 5000 };
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
     key_t io_stats = srvkeys_io_stats(base, 0);
-    pid_t io = writer_pid(io_stats);
+    pid_t io = fixture_writer_pid(io_stats);
     long rss_before = 0;
     char c;
 
@@ -363,14 +331,15 @@ START_TEST(test_mq_connect_close_cycles)
         if (i == CYCLES / 10)
             rss_before = harness_rss_kib(io);
     }
-    for (int i = 0; i < 100 && counter(io_stats, "conns_open") != 0; i++)
+    for (int i = 0; i < 100 && fixture_counter(io_stats, "conns_open") != 0;
+         i++)
         usleep(10000);
-    ck_assert_uint_eq(counter(io_stats, "conns_open"), 0);
-    ck_assert_uint_eq(counter(io_stats, "conns_accepted"), CYCLES);
+    ck_assert_uint_eq(fixture_counter(io_stats, "conns_open"), 0);
+    ck_assert_uint_eq(fixture_counter(io_stats, "conns_accepted"), CYCLES);
     ck_assert_msg(!RSS_CHECKED || harness_rss_kib(io) - rss_before < 1024,
                   "io_conn grew from %ld KiB to %ld KiB", rss_before,
                   harness_rss_kib(io));
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -396,12 +365,12 @@ START_TEST(test_mq_sigterm_leaves_nothing)
     pid_t kids[3];
     int fd = harness_connect(srv->port);
 
-    kids[0] = writer_pid(srvkeys_md_stats(base));
-    kids[1] = writer_pid(srvkeys_io_stats(base, 0));
-    kids[2] = writer_pid(srvkeys_io_stats(base, 1));
+    kids[0] = fixture_writer_pid(srvkeys_md_stats(base));
+    kids[1] = fixture_writer_pid(srvkeys_io_stats(base, 0));
+    kids[2] = fixture_writer_pid(srvkeys_io_stats(base, 1));
     ck_assert_int_eq(count_entries(dir), 4);
     ck_assert_int_ge(fd, 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
     for (int i = 0; i < 3; i++)
         ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
                       "child %d still alive", (int)kids[i]);
@@ -423,7 +392,7 @@ START_TEST(test_mq_second_server_same_key)
     ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
     free(err);
     echo_many(srv->port, 1, 10, 5000); /* the first one is unharmed */
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -431,16 +400,10 @@ static const char *const programs[] = {"./echosvr_v5", "./io_conn", "./md"};
 
 START_TEST(test_mq_usage)
 {
-    const char *help[] = {programs[_i], "-h", NULL};
     const char *bad[] = {programs[_i], "-k", "0", NULL};
-    char *out = NULL, *err = NULL;
 
-    ck_assert_int_eq(harness_run(help, 3000, &out, NULL), 0);
-    ck_assert_msg(strstr(out, "usage:") && strstr(out, "-k KEY"), "%s", out);
-    ck_assert_int_eq(harness_run(bad, 3000, NULL, &err), 2);
-    ck_assert_msg(strstr(err, "bad key '0'"), "%s", err);
-    free(out);
-    free(err);
+    fixture_check_help(programs[_i], "-k KEY");
+    fixture_check_bad_args(bad, "bad key '0'");
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /* check_shmstats.c -- black-box tests of echosvr_v4, viewstats and
  * client_v4: statistics in shared memory as other processes see them. */
-#include "harness.h"
+#include "fixture.h"
 #include "stats.h"
 
 #include <arpa/inet.h>
@@ -37,21 +37,11 @@ static void setup(void)
 static struct hproc *start_v4(int k)
 {
     const char *argv[] = {SERVER, "-p", "0", "-k", keystr[k], NULL};
-    struct hproc *p = harness_start_server(argv);
-
-    ck_assert_msg(p != NULL, "server did not start: %s", harness_error());
-    return p;
+    return fixture_start(argv);
 }
 
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 2000);
-    char *err = harness_stderr(srv);
-
-    ck_assert_msg(rc == 0, "server exit %d (%s); stderr:\n%s", rc,
-                  harness_error(), err);
-    free(err);
-}
+/* A one-process server exits within this long of SIGTERM. */
+#define STOP_MS 2000
 
 /* "  name   value" in viewstats' output; aborts the test if absent. */
 static unsigned long long shown(const char *out, const char *name)
@@ -132,7 +122,7 @@ START_TEST(test_shm_viewstats_counts_messages)
     ck_assert_uint_eq(shown(out, "conns_closed"), 1);
     ck_assert_uint_eq(shown(out, "conns_open"), 0);
     free(out);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -249,7 +239,7 @@ START_TEST(test_shm_snapshots_consistent_under_load)
                       (unsigned long long)rounds * CONNS * LEN);
     free(out);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -298,7 +288,7 @@ START_TEST(test_shm_kill9_then_restart)
     snprintf(head, sizeof(head), "echosvr_v4 pid %d ", (int)srv->pid);
     ck_assert_msg(strncmp(out, head, strlen(head)) == 0, "%s", out);
     free(out);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -314,7 +304,7 @@ START_TEST(test_shm_second_server_refused)
     out = view(0); /* the first one's block is untouched */
     ck_assert_uint_eq(shown(out, "conns_accepted"), 0);
     free(out);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -366,7 +356,7 @@ START_TEST(test_viewstats_attaches_readonly)
     mapping_perms(srv->pid, keys[0], perms);
     ck_assert_str_eq(perms, "rw-s");
     ck_assert_int_eq(harness_stop(viewer, SIGINT, 3000), 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -390,8 +380,8 @@ START_TEST(test_viewstats_two_keys_watch)
     ck_assert_msg(strstr(out, "rates since the last print"), "%s", out);
     free(out);
     free(err);
-    stop_clean(a);
-    stop_clean(b);
+    fixture_stop_clean(a, STOP_MS);
+    fixture_stop_clean(b, STOP_MS);
 }
 END_TEST
 
@@ -444,7 +434,7 @@ START_TEST(test_client_v4_load)
                       strstr(out, "p99.9"),
                   "%s", out);
     free(out);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -504,7 +494,7 @@ START_TEST(test_client_v4_no_server)
     const char *argv[] = {CLIENT, port, "64", "1", "1", NULL};
 
     snprintf(port, sizeof(port), "%u", srv->port);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
     ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
     assert_one_line(err, "connection 0 to 127.0.0.1");
     free(err);
@@ -529,29 +519,18 @@ static const char *const bad_args[][6] = {
 START_TEST(test_shm_bad_options)
 {
     const char *argv[7] = {0};
-    char *err = NULL, prefix[32];
 
     for (int i = 0; i < 6 && bad_args[_i][i]; i++)
         argv[i] = bad_args[_i][i];
-    snprintf(prefix, sizeof(prefix), "%s: ", argv[0] + 2);
-    ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 2);
-    ck_assert_msg(strncmp(err, prefix, strlen(prefix)) == 0 &&
-                      strstr(err, "usage:") != NULL,
-                  "unexpected stderr: %s", err);
-    free(err);
+    fixture_check_bad_args(argv, NULL);
 }
 END_TEST
 
 START_TEST(test_shm_help)
 {
     static const char *const progs[] = {SERVER, VIEW, CLIENT};
-    const char *argv[] = {progs[_i], "-h", NULL};
-    char *out = NULL;
 
-    ck_assert_int_eq(harness_run(argv, 3000, &out, NULL), 0);
-    ck_assert_msg(strstr(out, "usage:") && strstr(out, _i == 2 ? "-m" : "-k"),
-                  "%s", out);
-    free(out);
+    fixture_check_help(progs[_i], _i == 2 ? "-m" : "-k");
 }
 END_TEST
 

@@ -1,6 +1,6 @@
 /* check_cachebench.c -- the benchmark program keeps the program contract.
  * (Its figures are not tested: they depend on the machine.) */
-#include "harness.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <signal.h>
@@ -14,7 +14,7 @@ START_TEST(test_cachebench_help)
     const char *const argv[] = {BENCH, "-h", NULL};
     char *out = NULL;
 
-    ck_assert_int_eq(harness_run(argv, harness_ms(5000), &out, NULL), 0);
+    ck_assert_int_eq(harness_run(argv, 5000, &out, NULL), 0);
     ck_assert_ptr_nonnull(strstr(out, "usage: cachebench"));
     ck_assert_ptr_nonnull(strstr(out, "-n SLOTS"));
     free(out);
@@ -33,13 +33,7 @@ START_TEST(test_cachebench_bad_usage)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *const argv[] = {BENCH, cases[i][0], cases[i][1], NULL};
-        char *out = NULL, *err = NULL;
-        ck_assert_int_eq(harness_run(argv, harness_ms(5000), &out, &err), 2);
-        ck_assert_msg(strstr(err, cases[i][2]) && strstr(err, "usage:"),
-                      "case %zu: stderr was: %s", i, err);
-        ck_assert_str_eq(out, "");
-        free(out);
-        free(err);
+        fixture_check_bad_args(argv, cases[i][2]);
     }
 }
 END_TEST
@@ -53,9 +47,8 @@ START_TEST(test_cachebench_signal_exits_0)
     for (int i = 0; i < 2; i++) {
         struct hproc *p = harness_start(argv);
         ck_assert_ptr_nonnull(p);
-        ck_assert_int_eq(harness_wait_output(p, "speed-up", harness_ms(5000)),
-                         0);
-        ck_assert_int_eq(harness_stop(p, sigs[i], harness_ms(10000)), 0);
+        ck_assert_int_eq(harness_wait_output(p, "speed-up", 5000), 0);
+        ck_assert_int_eq(harness_stop(p, sigs[i], 10000), 0);
     }
 }
 END_TEST

@@ -3,7 +3,7 @@
  * restarts that keep the table, the message format io_conn speaks,
  * shutdown, and every new program's command line. */
 #include "../session.h"
-#include "harness.h"
+#include "fixture.h"
 #include "mhash.h"
 #include "mqpair.h"
 #include "stats.h"
@@ -26,6 +26,9 @@
 #define SERVER       "./echosvr_v6"
 #define MAX_SESSIONS 600
 
+/* md and io_conn get this long to exit after SIGTERM. */
+#define STOP_MS 5000
+
 static key_t base;
 static char keystr[16], dir[128];
 
@@ -41,20 +44,7 @@ static struct hproc *start_v6(const char *a1, const char *a2)
 {
     const char *argv[] = {SERVER, "-p", "0", "-k", keystr,
                           "-d",   dir,  a1,  a2,   NULL};
-    struct hproc *p = harness_start_server(argv);
-
-    ck_assert_msg(p != NULL, "echosvr_v6 did not start: %s", harness_error());
-    return p;
-}
-
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, harness_ms(5000));
-    char *err = harness_stderr(srv);
-
-    ck_assert_msg(rc == 0, "exit %d (%s); stderr:\n%s", rc, harness_error(),
-                  err);
-    free(err);
+    return fixture_start(argv);
 }
 
 static bool read_stats(key_t key, struct stats_snapshot *snap)
@@ -67,18 +57,6 @@ static bool read_stats(key_t key, struct stats_snapshot *snap)
     ok = stats_read(&st, snap) == 0;
     stats_close(&st);
     return ok;
-}
-
-static uint64_t counter(key_t key, const char *name)
-{
-    struct stats_snapshot snap;
-    int i;
-
-    ck_assert_msg(read_stats(key, &snap), "stats %#x: %s", (unsigned)key,
-                  strerror(errno));
-    i = stats_find(&snap, name);
-    ck_assert_msg(i >= 0, "no counter %s", name);
-    return snap.value[i];
 }
 
 /* --- viewcache, as a user runs it ---------------------------------------- */
@@ -130,7 +108,7 @@ static void viewcache(struct vc_listing *l)
 {
     const char *argv[] = {"./viewcache", "-k", keystr, NULL};
     char *out = NULL, *err = NULL;
-    int rc = harness_run(argv, harness_ms(5000), &out, &err);
+    int rc = harness_run(argv, 5000, &out, &err);
 
     ck_assert_msg(rc == 0, "viewcache exit %d: %s", rc, err);
     ck_assert_msg(err[0] == '\0', "viewcache wrote to stderr: %s", err);
@@ -242,7 +220,7 @@ START_TEST(test_v6_sessions_listed)
         close(c[i].fd);
     viewcache_until(&l, 0);
     ck_assert_int_eq(l.live, 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -279,12 +257,13 @@ START_TEST(test_v6_md_restart_keeps_sessions)
     traffic(c, N, 1);
     viewcache(&l);
     assert_sessions(&l, c, N);
-    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
-    ck_assert_uint_eq(counter(md_stats, "sessions"), N);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
+    ck_assert_uint_eq(fixture_counter(md_stats, "sessions"), N);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
     viewcache_until(&l, 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -335,13 +314,14 @@ START_TEST(test_v6_md_killed_counts_exact)
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                   "killer failed");
     traffic(c, N, round++);
-    ck_assert_uint_eq(counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
     viewcache(&l);
     assert_sessions(&l, c, N);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
     viewcache_until(&l, 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -352,18 +332,18 @@ START_TEST(test_v6_every_byte_echoed)
     struct hproc *srv = start_v6(NULL, NULL);
     struct vc_listing l;
 
-    ck_assert_msg(echo_check_clients(srv->port, 50, 200, harness_ms(30000)) ==
-                      0,
-                  "%s", harness_error());
-    ck_assert_msg(echo_check_sizes(srv->port, harness_ms(30000)) == 0, "%s",
+    ck_assert_msg(echo_check_clients(srv->port, 50, 200, 30000) == 0, "%s",
                   harness_error());
-    ck_assert_msg(echo_check_half_close(srv->port, harness_ms(30000)) == 0,
-                  "%s", harness_error());
+    ck_assert_msg(echo_check_sizes(srv->port, 30000) == 0, "%s",
+                  harness_error());
+    ck_assert_msg(echo_check_half_close(srv->port, 30000) == 0, "%s",
+                  harness_error());
     viewcache_until(&l, 0);
-    ck_assert_uint_eq(counter(srvkeys_io_stats(base, 0), "pool_used"), 0);
-    ck_assert_uint_ge(counter(srvkeys_io_stats(base, 0), "pool_high_water"),
-                      50);
-    stop_clean(srv);
+    ck_assert_uint_eq(fixture_counter(srvkeys_io_stats(base, 0), "pool_used"),
+                      0);
+    ck_assert_uint_ge(
+        fixture_counter(srvkeys_io_stats(base, 0), "pool_high_water"), 50);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -391,7 +371,7 @@ START_TEST(test_v6_two_io_conn)
     for (int i = 0; i < N; i++)
         close(c[i].fd);
     viewcache_until(&l, 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -430,7 +410,7 @@ START_TEST(test_v6_sigterm_leaves_nothing)
     ck_assert(read_stats(srvkeys_io_stats(base, 0), &snap));
     kids[1] = snap.pid;
     ck_assert_int_ge(shmget(session_table_key(base), 0, 0), 0);
-    stop_clean(srv);
+    fixture_stop_clean(srv, STOP_MS);
     for (int i = 0; i < 2; i++)
         ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
                       "child %d still alive", (int)kids[i]);
@@ -438,7 +418,7 @@ START_TEST(test_v6_sigterm_leaves_nothing)
         ck_assert_msg(shmget(base + k, 0, 0) < 0, "segment %#x left behind",
                       (unsigned)(base + k));
     ck_assert_int_eq(count_entries(dir), 0);
-    ck_assert_int_eq(harness_run(vc, harness_ms(5000), &out, &err), 1);
+    ck_assert_int_eq(harness_run(vc, 5000, &out, &err), 1);
     ck_assert_str_eq(out, "");
     ck_assert_msg(strstr(err, "no server running") &&
                       strchr(err, '\n') == err + strlen(err) - 1,
@@ -520,9 +500,10 @@ START_TEST(test_v6_io_conn_messages)
     ck_assert_str_eq(f.payload[3], "");
     for (int i = 0; i < 4; i++)
         ck_assert_uint_eq(f.h[i].seq, (uint64_t)i);
-    ck_assert_uint_eq(counter(srvkeys_io_stats(base, 0), "dropped_dup"), 1);
+    ck_assert_uint_eq(fixture_counter(srvkeys_io_stats(base, 0), "dropped_dup"),
+                      1);
     mqpair_close(&mq);
-    ck_assert_int_eq(harness_stop(io, SIGTERM, harness_ms(3000)), 0);
+    ck_assert_int_eq(harness_stop(io, SIGTERM, 3000), 0);
     srvkeys_remove(base, dir, 1);
 }
 END_TEST
@@ -593,23 +574,12 @@ static const char *const programs[] = {"./echosvr_v6", "./io_conn", "./md",
 
 START_TEST(test_v6_usage)
 {
-    const char *help[] = {programs[_i], "-h", NULL};
     const char *bad[] = {programs[_i], "-k", "0", NULL};
     const char *unknown[] = {programs[_i], "-Z", NULL};
-    char *out = NULL, *err = NULL;
 
-    ck_assert_int_eq(harness_run(help, harness_ms(3000), &out, NULL), 0);
-    ck_assert_msg(strstr(out, "usage:") && strstr(out, "-k KEY"), "%s", out);
-    free(out);
-    ck_assert_int_eq(harness_run(bad, harness_ms(3000), &out, &err), 2);
-    ck_assert_msg(strstr(err, "bad key '0'") && strstr(err, "usage:"), "%s",
-                  err);
-    ck_assert_str_eq(out, "");
-    free(out);
-    free(err);
-    ck_assert_int_eq(harness_run(unknown, harness_ms(3000), NULL, &err), 2);
-    ck_assert_msg(strstr(err, "-Z") && strstr(err, "usage:"), "%s", err);
-    free(err);
+    fixture_check_help(programs[_i], "-k KEY");
+    fixture_check_bad_args(bad, "bad key '0'");
+    fixture_check_bad_args(unknown, "-Z");
 }
 END_TEST
 
@@ -626,11 +596,7 @@ START_TEST(test_v6_bad_values)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *argv[] = {cases[i][0], cases[i][1], cases[i][2], NULL};
-        char *err = NULL;
-        ck_assert_int_eq(harness_run(argv, harness_ms(3000), NULL, &err), 2);
-        ck_assert_msg(strstr(err, cases[i][3]) && strstr(err, "usage:"),
-                      "case %zu: %s", i, err);
-        free(err);
+        fixture_check_bad_args(argv, cases[i][3]);
     }
 }
 END_TEST

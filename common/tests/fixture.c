@@ -1,0 +1,130 @@
+/* fixture.c -- Check-aware helpers shared by the suites. */
+#include "fixture.h"
+
+#include "stats.h"
+
+#include <check.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+/* How much of a program's stderr a failure shows: its last lines. */
+#define TAIL_BYTES 1500
+
+static const char *tail(const char *s)
+{
+    size_t len = strlen(s);
+
+    return len > TAIL_BYTES ? s + len - TAIL_BYTES : s;
+}
+
+static void describe(const struct hproc *p, char *buf, size_t size)
+{
+    if (!p->reaped)
+        snprintf(buf, size, "still running");
+    else if (WIFSIGNALED(p->status))
+        snprintf(buf, size, "killed by signal %d", WTERMSIG(p->status));
+    else
+        snprintf(buf, size, "exited with status %d", WEXITSTATUS(p->status));
+}
+
+void fixture_fail_with(struct hproc *p, const char *msg)
+{
+    char what[64], *err = harness_stderr(p);
+
+    describe(p, what, sizeof(what));
+    ck_abort_msg("%s\nthe program %s; the end of its stderr:\n%s", msg, what,
+                 err ? tail(err) : "(none)");
+}
+
+struct hproc *fixture_start(const char *const argv[])
+{
+    struct hproc *p = harness_start_server(argv);
+
+    ck_assert_msg(p != NULL, "%s did not start: %s", argv[0], harness_error());
+    return p;
+}
+
+void fixture_stop_clean(struct hproc *p, int timeout_ms)
+{
+    char msg[256];
+    int rc = harness_stop(p, SIGTERM, timeout_ms);
+
+    if (rc == 0)
+        return;
+    snprintf(msg, sizeof(msg), "no clean exit on SIGTERM (%s)",
+             rc < 0 ? harness_error() : "non-zero status");
+    fixture_fail_with(p, msg);
+}
+
+void fixture_check_help(const char *prog, const char *want)
+{
+    const char *argv[] = {prog, "-h", NULL};
+    char *out = NULL;
+
+    ck_assert_msg(harness_run(argv, 3000, &out, NULL) == 0,
+                  "%s -h did not exit 0", prog);
+    ck_assert_msg(strstr(out, "usage:") && strstr(out, want),
+                  "%s -h: no usage with %s:\n%s", prog, want, out);
+    free(out);
+}
+
+void fixture_check_bad_args(const char *const argv[], const char *want)
+{
+    const char *slash = strrchr(argv[0], '/');
+    const char *name = slash ? slash + 1 : argv[0];
+    char *out = NULL, *err = NULL, *nl;
+    int rc = harness_run(argv, 3000, &out, &err);
+    size_t len = strlen(name);
+
+    ck_assert_msg(rc == 2, "%s %s: exit %d, not 2; stderr: %s", argv[0],
+                  argv[1] ? argv[1] : "", rc, err);
+    /* One line "prog: what is wrong", then the usage. */
+    nl = strchr(err, '\n');
+    ck_assert_msg(strncmp(err, name, len) == 0 && err[len] == ':' && nl &&
+                      strncmp(nl + 1, "usage:", 6) == 0,
+                  "%s %s: not one line naming the program, then the usage: %s",
+                  argv[0], argv[1] ? argv[1] : "", err);
+    *nl = '\0';
+    ck_assert_msg(!want || strstr(err, want), "%s %s: '%s' does not say '%s'",
+                  argv[0], argv[1] ? argv[1] : "", err, want);
+    ck_assert_msg(out[0] == '\0', "%s: stdout on bad arguments: %s", argv[0],
+                  out);
+    free(out);
+    free(err);
+}
+
+static void read_block(key_t key, struct stats_snapshot *snap)
+{
+    struct stats st;
+    int rc;
+
+    ck_assert_msg(stats_open(&st, key) == 0, "statistics %#x: %s",
+                  (unsigned)key, strerror(errno));
+    rc = stats_read(&st, snap);
+    stats_close(&st);
+    ck_assert_msg(rc == 0, "statistics %#x: no stable copy", (unsigned)key);
+}
+
+uint64_t fixture_counter(key_t key, const char *name)
+{
+    struct stats_snapshot snap;
+    int i;
+
+    read_block(key, &snap);
+    i = stats_find(&snap, name);
+    ck_assert_msg(i >= 0, "statistics %#x: no counter %s", (unsigned)key, name);
+    return snap.value[i];
+}
+
+pid_t fixture_writer_pid(key_t key)
+{
+    struct stats_snapshot snap;
+
+    read_block(key, &snap);
+    return snap.pid;
+}

@@ -1,0 +1,41 @@
+/* fixture.h -- Check-aware helpers that every suite driving real programs
+ * shares: start a server or fail the test saying why, stop it and insist
+ * on a clean exit, the program-contract checks (-h, bad arguments), and a
+ * counter read from a statistics block as viewstats would show it.
+ *
+ * Each of these fails the running test (ck_assert) with what the program
+ * did: its exit status or signal and the end of its stderr.
+ *
+ * Timeouts, here and in harness.h, are given in plain milliseconds and
+ * scaled once, inside the harness (CK_TIMEOUT_MULTIPLIER under
+ * sanitizers). Never pass harness_ms() to them: that scales twice.
+ * harness_ms() is for loops a test times itself. */
+#ifndef COMMON_TESTS_FIXTURE_H
+#define COMMON_TESTS_FIXTURE_H
+
+#include "harness.h"
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* harness_start_server(), or fail the test. */
+struct hproc *fixture_start(const char *const argv[]);
+/* SIGTERM p and fail the test unless it exits 0 within timeout_ms. */
+void fixture_stop_clean(struct hproc *p, int timeout_ms);
+/* Fail the test with what p did (exit status or signal, stderr's end),
+ * after msg. For a test's own assertion on a server. */
+void fixture_fail_with(struct hproc *p, const char *msg);
+
+/* "prog -h" exits 0 with "usage:" and want (an option it documents) on
+ * stdout. */
+void fixture_check_help(const char *prog, const char *want);
+/* argv exits 2 with nothing on stdout; stderr is one line "prog: ..."
+ * holding want (NULL: anything), then the usage. */
+void fixture_check_bad_args(const char *const argv[], const char *want);
+
+/* Counter name of the statistics block under key, read once. */
+uint64_t fixture_counter(key_t key, const char *name);
+/* The pid of the writer of the block under key. */
+pid_t fixture_writer_pid(key_t key);
+
+#endif
