@@ -201,7 +201,9 @@ static int lock_key(struct launcher *l)
 static void remove_all(struct launcher *l)
 {
     if (srvkeys_remove(l->key, l->dir, l->n) < 0)
-        log_error("cannot remove every segment: %s", strerror(errno));
+        log_error("cannot remove every segment: %s",
+                  errno == EACCES ? "some are not ours, left alone"
+                                  : strerror(errno));
     stats_remove(&l->stats);
 }
 

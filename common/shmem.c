@@ -136,8 +136,12 @@ static int check_header(const struct shmem_hdr *h, uint32_t magic,
                         uint32_t version, size_t segsz, size_t min_size)
 {
     /* acquire: pairs with the release in shmem_publish() */
-    if (atomic_load_explicit(&h->ready, memory_order_acquire) != 1) {
-        errno = EAGAIN;
+    uint32_t ready = atomic_load_explicit(&h->ready, memory_order_acquire);
+
+    /* 0 until the creator publishes, then 1: anything else is garbage,
+     * not a segment that will be ready in a moment. */
+    if (ready != 1) {
+        errno = ready == 0 ? EAGAIN : EPROTO;
         return -1;
     }
     if (h->magic != magic || h->version != version ||

@@ -2,10 +2,10 @@
  * server.
  *
  * The supervisor is not on the data path: it sleeps in the launcher's
- * event loop until SIGCHLD. A child's start time decides how its death is
- * read: a long life ended by a crash is restarted at once; deaths soon
- * after starting are restarted after 100, 200, 400 ... ms and, after
- * SUPERVISOR_QUICK_DEATHS of them in a row, end the server. */
+ * event loop until SIGCHLD. How a child died and how long it lived decide
+ * what follows (supervisor.h): SIGKILL or a long life, a restart at once;
+ * a failure soon after starting, a restart after 100, 200, 400 ... ms,
+ * and after SUPERVISOR_QUICK_DEATHS of them in a row, the end. */
 #include "supervisor.h"
 
 #include "log.h"
@@ -86,18 +86,24 @@ static pid_t spawn(const struct supervisor *sv, char *const argv[], int out_fd)
     _exit(1);
 }
 
-/* Read one line from fd within timeout_ms; false on EOF or timeout. */
+/* Read one line from fd within timeout_ms; false on EOF or timeout. A
+ * child's death (SIGCHLD, caught for the event loop) interrupts poll:
+ * that is no reason to stop waiting for another child's line. */
 static bool read_line(int fd, char *buf, size_t size, int timeout_ms)
 {
     int64_t deadline = now_mono_ns() + (int64_t)timeout_ms * 1000000;
     size_t len = 0;
 
     while (len + 1 < size) {
-        int left = (int)((deadline - now_mono_ns()) / 1000000);
+        int left = (int)((deadline - now_mono_ns()) / 1000000), n;
         struct pollfd pfd = {fd, POLLIN, 0};
 
-        if (left <= 0 || poll(&pfd, 1, left) <= 0 ||
-            read(fd, buf + len, 1) <= 0)
+        if (left <= 0)
+            return false;
+        n = poll(&pfd, 1, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || read(fd, buf + len, 1) <= 0)
             return false;
         if (buf[len++] == '\n')
             break;
@@ -161,12 +167,32 @@ static void log_death(const struct child *c, pid_t pid, int status)
                   WEXITSTATUS(status));
 }
 
+/* The pause before restarting c, which just died (status): none after a
+ * SIGKILL or a long life; after a failure soon after starting, one that
+ * doubles with each such failure in a row (counted in c->quick_deaths). */
+static struct timeval restart_pause(struct child *c, int status)
+{
+    int64_t lived_ms = (now_mono_ns() - c->started_ns) / 1000000;
+    struct timeval pause = {0, 0};
+    long ms;
+
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
+        return pause; /* killed from outside: no sign of poison */
+    if (lived_ms >= SUPERVISOR_QUICK_MS) {
+        c->quick_deaths = 0;
+        return pause;
+    }
+    ms = (long)FIRST_PAUSE_MS << c->quick_deaths++;
+    pause.tv_sec = ms / 1000;
+    pause.tv_usec = ms % 1000 * 1000;
+    return pause;
+}
+
 /* c died: restart it after its pause, or end the server. */
 static void child_died(struct child *c, pid_t pid, int status)
 {
     struct supervisor *sv = c->sv;
-    int64_t lived_ms = (now_mono_ns() - c->started_ns) / 1000000;
-    struct timeval pause = {0, 0};
+    struct timeval pause;
 
     c->pid = 0;
     log_death(c, pid, status);
@@ -174,17 +200,12 @@ static void child_died(struct child *c, pid_t pid, int status)
         log_error("%s ended: stopping the server", c->argv[0]);
         goto out_fail;
     }
-    c->quick_deaths = lived_ms < SUPERVISOR_QUICK_MS ? c->quick_deaths + 1 : 0;
+    pause = restart_pause(c, status);
     if (c->quick_deaths >= SUPERVISOR_QUICK_DEATHS) {
-        log_error("%s died %u times in a row within %d ms of starting; "
+        log_error("%s failed %u times in a row within %d ms of starting; "
                   "giving up (its errors are above)",
                   c->argv[0], c->quick_deaths, SUPERVISOR_QUICK_MS);
         goto out_fail;
-    }
-    if (c->quick_deaths > 0) {
-        long ms = (long)FIRST_PAUSE_MS << (c->quick_deaths - 1);
-        pause.tv_sec = ms / 1000;
-        pause.tv_usec = ms % 1000 * 1000;
     }
     log_error("restarting %s in %ld ms", c->argv[0],
               (long)(pause.tv_sec * 1000 + pause.tv_usec / 1000));

@@ -3,14 +3,16 @@
  * stopped together.
  *
  * Each child has a policy. A SUPERVISOR_RESTART child (md) holds nothing
- * the server cannot rebuild, so it is restarted, at once if it ran a
- * while, after a growing pause if it died soon after starting. One that
- * dies soon after starting SUPERVISOR_QUICK_DEATHS times in a row is
- * poisoned (a corrupt queue, a bad option): the supervisor says so in one
- * line and breaks the loop, failed, rather than restart it for ever. A
- * SUPERVISOR_ESSENTIAL child (io_conn) holds connections: its death ends
- * the server, failed. Children die with the launcher, even when it is
- * killed with SIGKILL (PR_SET_PDEATHSIG). */
+ * the server cannot rebuild, so it is restarted. Killed with SIGKILL (by
+ * a person, a test, the OOM killer) it is restarted at once: surviving
+ * that is the point of the design. A child that fails by itself (exits
+ * non-zero, or crashes) soon after starting is restarted after a growing
+ * pause, and one that does so SUPERVISOR_QUICK_DEATHS times in a row is
+ * poisoned (a corrupt queue, a segment that is not ours): the supervisor
+ * says so in one line and breaks the loop, failed, instead of restarting
+ * it for ever. A SUPERVISOR_ESSENTIAL child (io_conn) holds connections:
+ * its death ends the server, failed. Children die with the launcher, even
+ * when it is killed with SIGKILL (PR_SET_PDEATHSIG). */
 #ifndef COMMON_SUPERVISOR_H
 #define COMMON_SUPERVISOR_H
 
@@ -19,8 +21,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* "Soon after starting": within this many ms. */
-#define SUPERVISOR_QUICK_MS 1000
+/* "Soon after starting": within this many ms. md fails in well under a
+ * second when it cannot use its segments; a healthy one runs for good. */
+#define SUPERVISOR_QUICK_MS 2000
 /* Quick deaths in a row that make the supervisor give up. */
 #define SUPERVISOR_QUICK_DEATHS 5
 /* How long children get to exit on SIGTERM before SIGKILL. */

@@ -396,6 +396,169 @@ START_TEST(test_mq_second_server_same_key)
 }
 END_TEST
 
+/* --- what a server must survive in its own segments ------------------- */
+
+/* The queue's layout (common/spscq.c): the 64-byte segment header, then
+ * capacity, tail and head on cache lines of their own, then the ring. */
+#define Q_TAIL 64
+#define Q_HEAD 128
+#define Q_RING 256
+
+static uint64_t *queue_field(void *seg, size_t off)
+{
+    return (uint64_t *)((char *)seg + 64 + off);
+}
+
+/* Stop (SIGSTOP) the writer of the statistics under key; its pid. */
+static pid_t pause_writer(key_t key)
+{
+    pid_t pid = fixture_writer_pid(key);
+
+    ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+    return pid;
+}
+
+/* Wait until io_conn 0 has forwarded want bytes to md. */
+static void wait_forwarded(uint64_t want)
+{
+    key_t key = srvkeys_io_stats(base, 0);
+
+    for (int i = 0; i < harness_ms(500); i++) {
+        if (fixture_counter(key, "bytes_to_md") >= want)
+            return;
+        usleep(10000);
+    }
+    ck_abort_msg("io_conn forwarded %llu bytes, not %llu",
+                 (unsigned long long)fixture_counter(key, "bytes_to_md"),
+                 (unsigned long long)want);
+}
+
+/* The launcher gives up on md with one clear line and exits 1 within a
+ * few seconds, having logged little (md neither spun nor was restarted
+ * for ever). io, if not 0, is a stopped io_conn to let go on first. */
+static void expect_gave_up(struct hproc *srv, pid_t io)
+{
+    char *err;
+
+    if (fixture_wait_stderr(srv, "giving up", 15000) < 0)
+        fixture_fail_with(srv, "the launcher did not give up on md");
+    if (io)
+        kill(io, SIGCONT);
+    if (harness_wait(srv, 10000) != 1)
+        fixture_fail_with(srv, "the launcher did not exit 1");
+    err = harness_stderr(srv);
+    ck_assert_msg(strlen(err) < 64 * 1024, "%zu bytes of log", strlen(err));
+    free(err);
+}
+
+/* A corrupt head index in the queue to io_conn: md's push fails with
+ * EBADMSG. md must exit (not retry the same push for ever at 100% CPU),
+ * and the restarted md refuses the queue at open, so the launcher gives
+ * up. To make md load the bad head, it must fill its view of the ring:
+ * 3 MiB echoed, then 2 MiB more queued while io_conn is stopped (io_conn
+ * would otherwise store a good head over the bad one). */
+START_TEST(test_mq_corrupt_head_md_exits)
+{
+    enum { FIRST = 3 << 20, SECOND = 2 << 20 };
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    unsigned char *data = malloc(FIRST);
+    struct echo_stream st = {0};
+    pid_t md, io;
+    void *seg;
+    int fd;
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, FIRST, 5);
+    fd = harness_connect(srv->port);
+    st = (struct echo_stream){.fd = fd, .data = data, .len = FIRST};
+    ck_assert_msg(echo_pump(&st, 1, 20000) == 0, "%s", harness_error());
+    md = pause_writer(srvkeys_md_stats(base));
+    ck_assert_int_eq(harness_write_all(fd, data, SECOND), 0);
+    wait_forwarded(FIRST + SECOND);
+    io = pause_writer(srvkeys_io_stats(base, 0));
+    seg = fixture_attach_raw(srvkeys_md2io(base, 0));
+    /* far ahead of tail: tail - head is out of range whatever md pushes */
+    *queue_field(seg, Q_HEAD) = *queue_field(seg, Q_TAIL) + (1ull << 40);
+    shmdt(seg);
+    kill(md, SIGCONT);
+    expect_gave_up(srv, io);
+    close(fd);
+    free(data);
+}
+END_TEST
+
+/* One corrupt message length in the queue to md (a poisoned queue): md
+ * exits with EBADMSG each time it meets it. The launcher must give up
+ * after a few quick deaths, not restart md every second for ever. */
+START_TEST(test_mq_poisoned_queue_ends_server)
+{
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    pid_t md = pause_writer(srvkeys_md_stats(base));
+    int fd = harness_connect(srv->port);
+    uint64_t head;
+    void *seg;
+
+    ck_assert_int_eq(harness_write_all(fd, "poison", 6), 0);
+    wait_forwarded(6);
+    seg = fixture_attach_raw(srvkeys_io2md(base, 0));
+    head = *queue_field(seg, Q_HEAD);
+    /* the message's length: 7 is shorter than its own header */
+    *(uint32_t *)((char *)queue_field(seg, Q_RING) +
+                  (head & ((4u << 20) - 1))) = 7;
+    shmdt(seg);
+    kill(md, SIGCONT);
+    expect_gave_up(srv, 0);
+    close(fd);
+}
+END_TEST
+
+/* Segments under the server's keys that are not its own (no svrtut
+ * header) are someone's data: io_conn cannot start on its statistics
+ * key, and the launcher's exit must not delete it. */
+START_TEST(test_mq_foreign_segment_survives)
+{
+    key_t key = srvkeys_io_stats(base, 0);
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    char *err = NULL;
+
+    fixture_foreign_segment(key, 4096);
+    ck_assert_int_eq(harness_run(argv, 15000, NULL, &err), 1);
+    ck_assert_msg(strstr(err, "io_conn"), "%s", err);
+    free(err);
+    ck_assert_msg(fixture_segment_exists(key), "the foreign segment is gone");
+}
+END_TEST
+
+/* As root, a statistics block of another user (uid 65534) under md's
+ * key: never ours to delete, even with our magic in it. */
+START_TEST(test_mq_other_users_segment_survives)
+{
+    key_t key = srvkeys_md_stats(base);
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    struct shmid_ds ds;
+    struct hproc *srv;
+    struct stats st;
+    int id;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_mq_other_users_segment_survives: skipped, "
+                        "needs root to make another user's segment\n");
+        return;
+    }
+    ck_assert_int_eq(stats_create(&st, key, "stranger"), 0);
+    stats_start(&st);
+    id = st.sm.id;
+    stats_close(&st);
+    ck_assert_int_eq(shmctl(id, IPC_STAT, &ds), 0);
+    ds.shm_perm.uid = 65534;
+    ck_assert_int_eq(shmctl(id, IPC_SET, &ds), 0);
+    srv = harness_start(argv);
+    ck_assert_ptr_nonnull(srv);
+    expect_gave_up(srv, 0);
+    ck_assert_msg(shmget(key, 0, 0) == id, "the other user's segment is gone");
+}
+END_TEST
+
 static const char *const programs[] = {"./echosvr_v5", "./io_conn", "./md"};
 
 START_TEST(test_mq_usage)
@@ -434,6 +597,15 @@ Suite *mq_suite(void)
     tcase_add_test(tc, test_mq_md_killed_nothing_lost);
     tcase_add_test(tc, test_mq_md_killed_before_reply);
     tcase_add_test(tc, test_mq_slow_md_backpressure);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("poison");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_mq_corrupt_head_md_exits);
+    tcase_add_test(tc, test_mq_poisoned_queue_ends_server);
+    tcase_add_test(tc, test_mq_foreign_segment_survives);
+    tcase_add_test(tc, test_mq_other_users_segment_survives);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");

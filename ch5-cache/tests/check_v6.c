@@ -569,6 +569,26 @@ START_TEST(test_v6_viewcache_never_torn)
 }
 END_TEST
 
+/* A same-user segment with no svrtut header under the session table's
+ * key is someone's data: the launcher must not delete it when it starts
+ * (as it deletes a stale table of ours) nor when it stops. md cannot
+ * attach it as a table, so the launcher gives up with one line, exit 1. */
+START_TEST(test_v6_foreign_table_survives)
+{
+    key_t key = session_table_key(base);
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    char *err = NULL;
+
+    fixture_foreign_segment(key, 8192);
+    ck_assert_int_eq(harness_run(argv, 20000, NULL, &err), 1);
+    ck_assert_msg(strstr(err, "not a session table") &&
+                      strstr(err, "giving up"),
+                  "%s", err);
+    free(err);
+    ck_assert_msg(fixture_segment_exists(key), "the foreign segment is gone");
+}
+END_TEST
+
 static const char *const programs[] = {"./echosvr_v6", "./io_conn", "./md",
                                        "./viewcache"};
 
@@ -627,6 +647,7 @@ Suite *v6_suite(void)
     tcase_add_checked_fixture(tc, setup, harness_cleanup);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_v6_sigterm_leaves_nothing);
+    tcase_add_test(tc, test_v6_foreign_table_survives);
     tcase_add_loop_test(tc, test_v6_usage, 0, 4);
     tcase_add_test(tc, test_v6_bad_values);
     suite_add_tcase(s, tc);

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* How much of a program's stderr a failure shows: its last lines. */
 #define TAIL_BYTES 1500
@@ -127,4 +129,46 @@ pid_t fixture_writer_pid(key_t key)
 
     read_block(key, &snap);
     return snap.pid;
+}
+
+int fixture_wait_stderr(struct hproc *p, const char *needle, int timeout_ms)
+{
+    for (int waited = 0; waited < harness_ms(timeout_ms); waited += 20) {
+        char *err = harness_stderr(p);
+        bool found = err && strstr(err, needle);
+
+        free(err);
+        if (found)
+            return 0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+int fixture_foreign_segment(key_t key, size_t size)
+{
+    int id = shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);
+    void *addr;
+
+    ck_assert_msg(id >= 0, "segment %#x: %s", (unsigned)key, strerror(errno));
+    addr = shmat(id, NULL, 0);
+    ck_assert_msg(addr != (void *)-1, "shmat: %s", strerror(errno));
+    memset(addr, 0xa5, size);
+    shmdt(addr);
+    return id;
+}
+
+bool fixture_segment_exists(key_t key) { return shmget(key, 0, 0) >= 0; }
+
+void *fixture_attach_raw(key_t key)
+{
+    int id = shmget(key, 0, 0);
+    void *addr;
+
+    ck_assert_msg(id >= 0, "no segment %#x: %s", (unsigned)key,
+                  strerror(errno));
+    addr = shmat(id, NULL, 0);
+    ck_assert_msg(addr != (void *)-1, "shmat %#x: %s", (unsigned)key,
+                  strerror(errno));
+    return addr;
 }

@@ -15,6 +15,8 @@
 
 #include "harness.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,6 +34,19 @@ void fixture_check_help(const char *prog, const char *want);
 /* argv exits 2 with nothing on stdout; stderr is one line "prog: ..."
  * holding want (NULL: anything), then the usage. */
 void fixture_check_bad_args(const char *const argv[], const char *want);
+
+/* Wait until p's stderr holds needle: 0, or -1 after timeout_ms. */
+int fixture_wait_stderr(struct hproc *p, const char *needle, int timeout_ms);
+
+/* Segments that are not a server's own, for tests that a server leaves
+ * them alone: a segment of size bytes under key, this user's, mode 0600,
+ * filled with 0xa5 (no svrtut header). Its shmid. */
+int fixture_foreign_segment(key_t key, size_t size);
+/* Is there a segment under key? */
+bool fixture_segment_exists(key_t key);
+/* The segment under key attached read-write, to corrupt it on purpose;
+ * detach with shmdt(). */
+void *fixture_attach_raw(key_t key);
 
 /* Counter name of the statistics block under key, read once. */
 uint64_t fixture_counter(key_t key, const char *name);
