@@ -6,6 +6,7 @@
  * for every message, so an echo from the wrong message is caught too.
  * What it prints is what the server's statistics should show. */
 #include "log.h"
+#include "now.h"
 #include "net.h"
 #include "opts.h"
 
@@ -39,14 +40,6 @@ static const char usage[] =
     "  -h          show this help\n"
     "Exit status: 0 if every echo matched, 1 if one did not or the\n"
     "connection failed, 2 on bad usage.\n";
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Message number seq: letters that shift with seq, then a newline. */
 static void make_message(char *buf, size_t size, unsigned long seq)
@@ -127,7 +120,7 @@ out:
 static int linger(int fd, int seconds)
 {
     struct pollfd pfd = {fd, POLLIN, 0};
-    double start = now_s();
+    double start = (now_mono_ns() / 1e9);
     char c;
     int ready;
 
@@ -147,7 +140,7 @@ static int linger(int fd, int seconds)
         return -1;
     }
     printf("server closed the connection after %.1f s of silence\n",
-           now_s() - start);
+           (now_mono_ns() / 1e9) - start);
     return 0;
 }
 
@@ -192,12 +185,13 @@ int main(int argc, char **argv)
                   strerror(errno));
         return 1;
     }
-    start = now_s();
+    start = (now_mono_ns() / 1e9);
     rc = send_all(fd, count, size, delay_ms);
     if (rc == 0)
         printf("sent %lu messages of %zu bytes (%llu bytes) in %.3f s; "
                "every echo matched\n",
-               count, size, (unsigned long long)count * size, now_s() - start);
+               count, size, (unsigned long long)count * size,
+               (now_mono_ns() / 1e9) - start);
     if (rc == 0 && linger_s > 0) {
         fflush(stdout);
         rc = linger(fd, linger_s);

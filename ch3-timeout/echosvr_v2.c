@@ -9,6 +9,7 @@
  * connection. The echo itself (chains moved, backpressure at OUT_HIGH) is
  * unchanged from echosvr_v1. */
 #include "log.h"
+#include "now.h"
 #include "net.h"
 #include "opts.h"
 #include "stopsig.h"
@@ -73,10 +74,10 @@ struct server {
     struct event *report_ev;
     struct timeval idle; /* {0, 0}: no idle timeout */
     LIST_HEAD(, conn) conns;
-    struct counters now;     /* running totals */
-    struct counters last;    /* totals at the previous report */
-    time_t started;          /* wall clock, for people */
-    struct timespec last_ts; /* monotonic time of the previous report */
+    struct counters now;  /* running totals */
+    struct counters last; /* totals at the previous report */
+    time_t started;       /* wall clock, for people */
+    int64_t last_ns;      /* now_mono_ns() of the previous report */
     time_t last_wall;
 };
 
@@ -220,16 +221,14 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
     const struct counters *n = &srv->now, *l = &srv->last;
-    struct timespec ts;
+    int64_t now = now_mono_ns();
     time_t wall = time(NULL);
     char t_now[32], t_start[32], t_last[32];
     double secs;
 
     (void)fd;
     (void)what;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    secs = (double)(ts.tv_sec - srv->last_ts.tv_sec) +
-           (double)(ts.tv_nsec - srv->last_ts.tv_nsec) / 1e9;
+    secs = (double)(now - srv->last_ns) / 1e9;
     printf("statistics at %s: up %llds, started %s, last report %s\n",
            wall_time(wall, t_now, sizeof(t_now)),
            (long long)(wall - srv->started),
@@ -245,7 +244,7 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
     if (fflush(stdout) == EOF)
         log_error("cannot write the report: %s", strerror(errno));
     srv->last = *n;
-    srv->last_ts = ts;
+    srv->last_ns = now;
     srv->last_wall = wall;
 }
 
@@ -254,7 +253,7 @@ static int start_reports(struct server *srv, int interval)
     struct timeval tv = {interval, 0};
 
     srv->started = srv->last_wall = time(NULL);
-    clock_gettime(CLOCK_MONOTONIC, &srv->last_ts);
+    srv->last_ns = now_mono_ns();
     /* fd -1 and EV_PERSIST: a pure timer that re-arms itself after each
      * run, at the same interval, until it is deleted. */
     srv->report_ev = event_new(srv->base, -1, EV_PERSIST, report_cb, srv);

@@ -10,6 +10,7 @@
  * earlier message is caught, not only a flipped bit. Latency is from the
  * first byte sent to the last byte echoed, in a common/histogram. */
 #include "histogram.h"
+#include "now.h"
 #include "log.h"
 #include "net.h"
 #include "opts.h"
@@ -75,14 +76,6 @@ struct client {
     unsigned char scratch[SCRATCH];
 };
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void fail(struct client *cl, struct conn *c, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -142,7 +135,7 @@ static void start_message(struct conn *c)
 {
     stamp(c);
     c->sent = c->recvd = 0;
-    c->start_ns = now_ns();
+    c->start_ns = (uint64_t)now_mono_ns();
     send_some(c);
 }
 
@@ -174,7 +167,7 @@ static bool take(struct conn *c, const unsigned char *buf, size_t n)
     c->recvd += n;
     if (c->recvd < cl->size)
         return true;
-    histogram_record(&cl->hist, now_ns() - c->start_ns);
+    histogram_record(&cl->hist, (uint64_t)now_mono_ns() - c->start_ns);
     cl->messages++;
     c->seq++;
     if (!cl->stopping)
@@ -338,7 +331,7 @@ static int run(struct client *cl, const char *addr, uint16_t port, int seconds,
             goto out;
         }
     }
-    t0 = now_ns();
+    t0 = (uint64_t)now_mono_ns();
     evtimer_add(stop_ev, &tv);
     for (int i = 0; i < cl->nconns && !cl->failed; i++)
         start_message(&cl->conns[i]);
@@ -346,7 +339,7 @@ static int run(struct client *cl, const char *addr, uint16_t port, int seconds,
         log_error("event loop failed");
     else
         rc = cl->failed ? -1 : 0;
-    *secs = (double)(now_ns() - t0) / 1e9;
+    *secs = (double)((uint64_t)now_mono_ns() - t0) / 1e9;
 out:
     if (ss)
         stopsig_free(ss);

@@ -58,13 +58,10 @@ enum counter {
     C_CONNS_CLOSED,
     C_CONNS_OPEN,  /* gauge: accepted - closed */
     C_IDLE_CLOSED, /* of conns_closed, closed by the idle timeout */
-    C_COUNT
+    C_NCOUNTERS
 };
 
-static const struct {
-    const char *name;
-    enum stats_kind kind;
-} counters[C_COUNT] = {
+static const struct stats_def counters[C_NCOUNTERS] = {
     [C_MESSAGES] = {"messages", STATS_COUNTER},
     [C_BYTES_IN] = {"bytes_in", STATS_COUNTER},
     [C_BYTES_OUT] = {"bytes_out", STATS_COUNTER},
@@ -217,28 +214,18 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
 
 /* Create the block, register every counter, publish it. On failure the
  * reason is logged here, where the key is known. */
+/* Create the block, register every counter of the table, start it. */
 static int stats_setup(struct stats *st, key_t key)
 {
-    if (stats_create(st, key, log_progname()) < 0) {
-        if (errno == EEXIST)
-            log_error("statistics key %#x is in use by another running "
-                      "server",
-                      (unsigned)key);
-        else
-            log_error("cannot create statistics at key %#x: %s", (unsigned)key,
-                      strerror(errno));
-        return -1;
-    }
-    for (int i = 0; i < C_COUNT; i++) {
-        if (stats_register(st, counters[i].name, counters[i].kind) != i) {
-            log_error("cannot register counter %s: %s", counters[i].name,
-                      strerror(errno));
-            stats_remove(st);
-            return -1;
-        }
-    }
-    stats_start(st);
-    return 0;
+    if (stats_create_table(st, key, log_progname(), counters, C_NCOUNTERS) == 0)
+        return 0;
+    if (errno == EEXIST)
+        log_error("statistics key %#x is in use by another running server",
+                  (unsigned)key);
+    else
+        log_error("cannot create statistics at key %#x: %s", (unsigned)key,
+                  strerror(errno));
+    return -1;
 }
 
 int main(int argc, char **argv)

@@ -30,7 +30,7 @@ CC     ?= cc
 OPT    ?= -O2 -g
 WARN   := -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-qual -Wwrite-strings \
           -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wvla \
-          -Wundef -Wno-unused-parameter
+          -Wundef
 CFLAGS ?= $(OPT)
 CPPFLAGS += -D_GNU_SOURCE -I$(COMMON) $(EVENT_CFLAGS) $(CHECK_CFLAGS)
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) -MMD -MP

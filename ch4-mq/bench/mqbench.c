@@ -6,6 +6,7 @@
  * arrived in one read(2), as a real server would. The queue costs no
  * system call per message while both sides are busy. */
 #include "log.h"
+#include "now.h"
 #include "opts.h"
 #include "spscq.h"
 
@@ -61,14 +62,6 @@ static void on_stop(int sig)
             unlink(path);
     }
     _exit(0);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void die(const char *what)
@@ -217,7 +210,7 @@ static double stream(enum kind kind, size_t len, unsigned long n, key_t key)
     pid_t pid;
 
     chan_make(&c, kind, key);
-    t0 = now_s();
+    t0 = (now_mono_ns() / 1e9);
     pid = start_child();
     if (pid == 0) {
         chan_open(&c, true);
@@ -233,7 +226,7 @@ static double stream(enum kind kind, size_t len, unsigned long n, key_t key)
     wait_child(pid);
     chan_close(&c, false);
     chan_remove(&c);
-    return (double)n / (now_s() - t0);
+    return (double)n / ((now_mono_ns() / 1e9) - t0);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -270,11 +263,11 @@ static void ping_pong(enum kind kind, size_t len, unsigned long rounds,
     chan_open(&there, true);
     chan_open(&back, false);
     for (unsigned long i = 0; i < rounds; i++) {
-        double t0 = now_s();
+        double t0 = (now_mono_ns() / 1e9);
         chan_send(&there, msg, len);
         if (chan_recv(&back, msg, len, 10000) < 0)
             die("ping-pong stalled");
-        rtt[i] = (now_s() - t0) * 1e6;
+        rtt[i] = ((now_mono_ns() / 1e9) - t0) * 1e6;
     }
     wait_child(pid);
     chan_close(&there, true);
@@ -313,10 +306,10 @@ static double idle_cpu(enum kind kind, key_t key)
         double t0, c0;
         chan_open(&c, false);
         c0 = cpu_s();
-        t0 = now_s();
+        t0 = (now_mono_ns() / 1e9);
         if (chan_recv(&c, msg, sizeof(msg), 1000) == 0)
             _exit(1); /* nothing was sent */
-        pct = 100 * (cpu_s() - c0) / (now_s() - t0);
+        pct = 100 * (cpu_s() - c0) / ((now_mono_ns() / 1e9) - t0);
         if (write(fds[1], &pct, sizeof(pct)) != sizeof(pct))
             _exit(1);
         chan_close(&c, false);

@@ -9,6 +9,7 @@
  * load factor is then used / slots. Finds are timed on that full table,
  * for keys it holds (hits) and keys it does not (misses). */
 #include "log.h"
+#include "now.h"
 #include "mhash.h"
 #include "mpool.h"
 #include "opts.h"
@@ -39,14 +40,6 @@ static const char usage[] =
 static volatile sig_atomic_t stop;
 
 static void on_signal(int signo) { stop = signo; }
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static uint64_t splitmix(uint64_t *s)
 {
@@ -87,7 +80,7 @@ static double alloc_rounds(struct alloc_run *r)
     for (size_t i = 0; i < r->live; i++)
         if ((r->obj[i] = get(r->mp)) == NULL)
             return -1;
-    t0 = now();
+    t0 = (now_mono_ns() / 1e9);
     for (size_t n = 0; n < r->rounds && !stop; n++) {
         for (size_t i = 0; i < r->live; i++)
             put(r->mp, r->obj[r->perm[i]]);
@@ -98,7 +91,7 @@ static double alloc_rounds(struct alloc_run *r)
             *(size_t *)r->obj[i] = i; /* a real user writes its object */
         }
     }
-    t0 = (now() - t0) / (double)(r->rounds * r->live);
+    t0 = ((now_mono_ns() / 1e9) - t0) / (double)(r->rounds * r->live);
     for (size_t i = 0; i < r->live; i++)
         put(r->mp, r->obj[i]);
     return t0;
@@ -180,7 +173,7 @@ static double find_rate(const struct mhash *h, const uint64_t *keys, size_t n,
 {
     uint64_t rec, sink = 0;
     size_t bad = 0, i = 0;
-    double t0 = now(), t;
+    double t0 = (now_mono_ns() / 1e9), t;
 
     for (size_t k = 0; k < ops; k++) {
         i = (i + 7919) % n; /* a prime stride: every key, no pattern */
@@ -189,7 +182,7 @@ static double find_rate(const struct mhash *h, const uint64_t *keys, size_t n,
         else
             bad += errno != ENOENT;
     }
-    t = now() - t0;
+    t = (now_mono_ns() / 1e9) - t0;
     if (bad || (want && sink == 0))
         return -1;
     return (double)ops / t / 1e6;
@@ -218,14 +211,14 @@ static int bench_mhash(const struct mhash_geom *g, uint64_t seed)
         log_error("out of memory for %zu keys", cap);
         goto out;
     }
-    t0 = now();
+    t0 = (now_mono_ns() / 1e9);
     for (;; n++) {
         uint64_t v = n;
         keys[n] = splitmix(&s);
         if (mhash_insert(&h, keys[n], &v) < 0)
             break;
     }
-    ins = (double)n / (now() - t0) / 1e6;
+    ins = (double)n / ((now_mono_ns() / 1e9) - t0) / 1e6;
     if (errno != ENOSPC) {
         log_error("insert %zu: %s", n, strerror(errno));
         goto out;

@@ -2,6 +2,7 @@
  * header validation, and sharing between processes (attach without wipe,
  * a reader racing the writer). */
 #include "mhash.h"
+#include "now.h"
 
 #include "harness.h"
 
@@ -493,24 +494,16 @@ struct race_result {
     uint64_t found, retries, torn, gens;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void race_reader(int fd)
 {
     struct race_result res = {0, 0, 0, 0};
     uint64_t w[RACE_WORDS], want[RACE_WORDS], last = 0;
     struct mhash h;
-    double end = now_s() + 0.3;
+    double end = (now_mono_ns() / 1e9) + 0.3;
 
     if (mhash_open(&h, key, true) < 0)
         _exit(1);
-    while (now_s() < end) {
+    while ((now_mono_ns() / 1e9) < end) {
         for (uint64_t k = 0; k < RACE_KEYS; k++) {
             if (mhash_find(&h, k, w) < 0) {
                 res.retries += errno == EAGAIN;

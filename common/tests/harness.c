@@ -1,5 +1,6 @@
 /* harness.c -- helpers for Check tests that drive the real programs. */
 #include "harness.h"
+#include "now.h"
 
 #include "net.h"
 
@@ -39,14 +40,6 @@ static void set_error(const char *fmt, ...)
 }
 
 const char *harness_error(void) { return errbuf; }
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int harness_ms(int ms)
 {
@@ -169,7 +162,7 @@ static bool try_reap(struct hproc *p, bool block)
 
 int harness_wait_output(struct hproc *p, const char *needle, int timeout_ms)
 {
-    long long deadline = now_ms() + harness_ms(timeout_ms);
+    long long deadline = (now_mono_ns() / 1000000) + harness_ms(timeout_ms);
     bool found = false;
 
     for (;;) {
@@ -183,7 +176,7 @@ int harness_wait_output(struct hproc *p, const char *needle, int timeout_ms)
                       strcmp(needle, "\n") ? needle : "a line");
             return -1;
         }
-        if (now_ms() > deadline) {
+        if ((now_mono_ns() / 1000000) > deadline) {
             set_error("no '%s' within %d ms",
                       strcmp(needle, "\n") ? needle : "line",
                       harness_ms(timeout_ms));
@@ -229,10 +222,10 @@ struct hproc *harness_start_server(const char *const argv[])
 
 int harness_wait(struct hproc *p, int timeout_ms)
 {
-    long long deadline = now_ms() + harness_ms(timeout_ms);
+    long long deadline = (now_mono_ns() / 1000000) + harness_ms(timeout_ms);
 
     while (!try_reap(p, false)) {
-        if (now_ms() > deadline) {
+        if ((now_mono_ns() / 1000000) > deadline) {
             set_error("pid %d still running after %d ms", (int)p->pid,
                       harness_ms(timeout_ms));
             return -1;
@@ -509,7 +502,7 @@ static int pump_one(struct echo_stream *s, short revents, size_t idx)
 int echo_pump(struct echo_stream *s, size_t n, int timeout_ms)
 {
     struct pollfd *pfd = calloc(n, sizeof(*pfd));
-    long long deadline = now_ms() + harness_ms(timeout_ms);
+    long long deadline = (now_mono_ns() / 1000000) + harness_ms(timeout_ms);
     size_t done = 0;
     int rc = 0;
 
@@ -534,7 +527,7 @@ int echo_pump(struct echo_stream *s, size_t n, int timeout_ms)
             if (s[i].sent < s[i].len)
                 pfd[i].events |= POLLOUT;
         }
-        if (now_ms() > deadline) {
+        if ((now_mono_ns() / 1000000) > deadline) {
             set_error("timeout: %zu of %zu streams done", done, n);
             rc = -1;
             break;

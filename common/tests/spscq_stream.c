@@ -1,5 +1,6 @@
 /* spscq_stream.c -- a verifiable stream of messages for the spscq tests. */
 #include "spscq_stream.h"
+#include "now.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -61,18 +62,10 @@ static const unsigned char *msg_of(uint32_t seed, uint64_t seq, size_t *len)
     return pool + (r >> 32) % POOL_SIZE;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int stream_produce(struct spscq *q, uint32_t seed, uint64_t from, uint64_t to,
                    int timeout_ms)
 {
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = (now_mono_ns() / 1000000) + timeout_ms;
 
     stream_prepare(seed);
     for (uint64_t seq = from; seq < to; seq++) {
@@ -89,7 +82,7 @@ int stream_produce(struct spscq *q, uint32_t seed, uint64_t from, uint64_t to,
             /* Full: the consumer is behind. Yield; look at the clock now
              * and then only. */
             sched_yield();
-            if (++spins % 1024 == 0 && now_ms() > deadline) {
+            if (++spins % 1024 == 0 && (now_mono_ns() / 1000000) > deadline) {
                 set_error("push %llu: queue full for too long",
                           (unsigned long long)seq);
                 return -1;
