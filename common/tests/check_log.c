@@ -91,6 +91,34 @@ START_TEST(test_log_long_line_cut_with_newline)
 }
 END_TEST
 
+static void log_flood(void)
+{
+    log_init("flood", LOG_INFO);
+    for (int i = 0; i < 1000; i++)
+        log_error_limited("bad reply %d", i);
+}
+
+/* A line repeated at the rate of messages appears once a second: 1,000
+ * in a burst give one line, and the next second's line counts the rest. */
+START_TEST(test_log_limited)
+{
+    struct log_limit lim = {0};
+    unsigned long held = 99;
+
+    capture(log_flood);
+    ck_assert_msg(strstr(captured, "bad reply 0") &&
+                      !strstr(captured, "bad reply 1"),
+                  "%s", captured);
+    ck_assert(log_limit_pass(&lim, &held));
+    ck_assert_uint_eq(held, 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert(!log_limit_pass(&lim, &held));
+    lim.next_ns = 0; /* a second later */
+    ck_assert(log_limit_pass(&lim, &held));
+    ck_assert_uint_eq(held, 5);
+}
+END_TEST
+
 Suite *log_suite(void)
 {
     Suite *s = suite_create("log");
@@ -99,6 +127,7 @@ Suite *log_suite(void)
     tcase_add_test(tc, test_log_format_and_level);
     tcase_add_test(tc, test_log_level_switch);
     tcase_add_test(tc, test_log_long_line_cut_with_newline);
+    tcase_add_test(tc, test_log_limited);
     suite_add_tcase(s, tc);
     return s;
 }

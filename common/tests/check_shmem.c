@@ -170,6 +170,51 @@ START_TEST(test_shmem_open_or_create)
 }
 END_TEST
 
+/* shmem_remove_key removes a segment of ours with the right magic; one
+ * with another magic, another mode or no header at all stays. */
+START_TEST(test_shmem_remove_key_checks_owner)
+{
+    struct shmem a;
+    int id;
+
+    ck_assert_int_eq(shmem_create(&a, key, MAGIC, 1, 64), 0);
+    shmem_publish(&a);
+    ck_assert_int_eq(shmem_remove_key(key, MAGIC + 1), -1);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_int_eq(shmget(key, 0, 0), a.id);
+    ck_assert(!shmem_removed(&a));
+    ck_assert_int_eq(shmem_remove_key(key, MAGIC), 0);
+    ck_assert(shmem_removed(&a)); /* marked; our mapping keeps it */
+    shmem_close(&a);
+    ck_assert_int_eq(shmem_remove_key(key, MAGIC), 0); /* none left */
+
+    id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0600); /* no header */
+    ck_assert_int_ge(id, 0);
+    ck_assert_int_eq(shmem_remove_key(key, MAGIC), -1);
+    ck_assert_int_eq(shmget(key, 0, 0), id);
+    ck_assert_int_eq(shmctl(id, IPC_RMID, NULL), 0);
+    id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0644); /* not 0600 */
+    ck_assert_int_ge(id, 0);
+    ck_assert_int_eq(shmem_remove_key(key, MAGIC), -1);
+    ck_assert_int_eq(shmget(key, 0, 0), id);
+}
+END_TEST
+
+/* A ready word other than 0 or 1 is garbage, not "not yet published". */
+START_TEST(test_shmem_garbage_ready_is_eproto)
+{
+    struct shmem a, b;
+
+    ck_assert_int_eq(shmem_create(&a, key, MAGIC, 1, 64), 0);
+    ck_assert_int_eq(shmem_open(&b, key, MAGIC, 1, 0, true), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    atomic_store(&a.hdr->ready, 0xa5a5a5a5u);
+    ck_assert_int_eq(shmem_open(&b, key, MAGIC, 1, 0, true), -1);
+    ck_assert_int_eq(errno, EPROTO);
+    shmem_remove(&a);
+}
+END_TEST
+
 Suite *shmem_suite(void)
 {
     Suite *s = suite_create("shmem");
@@ -188,6 +233,8 @@ Suite *shmem_suite(void)
     tcase_add_test(tc, test_shmem_live_owner_refused);
     tcase_add_test(tc, test_shmem_stale_reclaimed);
     tcase_add_test(tc, test_shmem_foreign_stale_kept);
+    tcase_add_test(tc, test_shmem_remove_key_checks_owner);
+    tcase_add_test(tc, test_shmem_garbage_ready_is_eproto);
     tcase_add_test(tc, test_shmem_readonly_write_faults);
     suite_add_tcase(s, tc);
     return s;

@@ -823,6 +823,105 @@ START_TEST(test_spscq_threads_stress)
 }
 END_TEST
 
+/* --- spscq_consume: the consumer's whole turn -------------------------- */
+
+struct turn {
+    uint32_t refuse_id; /* refuse this message (0: none) */
+    int refuse_errno;   /* with this errno */
+    unsigned taken;
+};
+
+static int turn_cb(uint32_t id, const void *data, size_t len, void *arg)
+{
+    struct turn *t = arg;
+
+    (void)data;
+    (void)len;
+    if (id == t->refuse_id) {
+        errno = t->refuse_errno;
+        return -1;
+    }
+    t->taken++;
+    return 0;
+}
+
+/* IDLE means "sleep": the queue is empty and the next push wakes us. MORE
+ * means a full batch was taken; BLOCKED that cb refused (EAGAIN), with
+ * the refused message still first and no wake-up promised; ERROR that cb
+ * failed otherwise, errno kept. */
+START_TEST(test_spscq_consume_turns)
+{
+    struct spscq *q = make_queue(4096, SPSCQ_BOTH);
+    struct turn t = {0};
+    int fd = spscq_wait_fd(q);
+
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 2), SPSCQ_IDLE);
+    push_ok(q, 1, "a", 1);
+    ck_assert_msg(fd_readable(fd), "IDLE did not arm the wake-up");
+    for (uint32_t i = 2; i <= 5; i++)
+        push_ok(q, i, "b", 1);
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 2), SPSCQ_MORE);
+    ck_assert_msg(!fd_readable(fd), "consume did not ack the wake-up");
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 2), SPSCQ_MORE);
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 2), SPSCQ_IDLE);
+    ck_assert_uint_eq(t.taken, 5);
+
+    push_ok(q, 6, "c", 1);
+    push_ok(q, 7, "d", 1);
+    t = (struct turn){.refuse_id = 7, .refuse_errno = EAGAIN};
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 10), SPSCQ_BLOCKED);
+    ck_assert_uint_eq(t.taken, 1);
+    push_ok(q, 8, "e", 1);
+    ck_assert_msg(!fd_readable(fd), "a blocked consumer was promised a wake");
+    t = (struct turn){.refuse_id = 7, .refuse_errno = EIO};
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 10), SPSCQ_ERROR);
+    ck_assert_int_eq(errno, EIO);
+    pop_expect(q, 7, "d", 1); /* neither refusal consumed it */
+    t = (struct turn){0};
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 10), SPSCQ_IDLE);
+    ck_assert_uint_eq(t.taken, 1);
+    spscq_remove(q);
+}
+END_TEST
+
+/* A corrupt length is the queue's error, whatever cb would say. */
+START_TEST(test_spscq_consume_corrupt)
+{
+    struct spscq *q = make_queue(4096, SPSCQ_BOTH);
+    struct turn t = {0};
+    struct shmem sm;
+    unsigned char *raw = raw_payload(&sm);
+
+    push_ok(q, 1, "0123456", 7);
+    *(uint32_t *)(raw + OFF_RING) = 7; /* shorter than its own header */
+    ck_assert_int_eq(spscq_consume(q, turn_cb, &t, 10), SPSCQ_ERROR);
+    ck_assert_int_eq(errno, EBADMSG);
+    ck_assert_uint_eq(t.taken, 0);
+    shmem_close(&sm);
+    spscq_remove(q);
+}
+END_TEST
+
+/* spscq_remove_key removes our queue and its FIFO, but not a segment
+ * that is not a queue of ours. */
+START_TEST(test_spscq_remove_key_only_ours)
+{
+    struct spscq *q = make_queue(4096, SPSCQ_BOTH);
+    struct shmem sm;
+
+    spscq_close(q);
+    ck_assert_int_eq(spscq_remove_key(key_a, fifo_a), 0);
+    ck_assert_int_eq(shmget(key_a, 0, 0), -1);
+    ck_assert_int_eq(access(fifo_a, F_OK), -1);
+    ck_assert_int_eq(shmem_create(&sm, key_a, 0x4f544852u, 1, 64), 0);
+    shmem_publish(&sm);
+    ck_assert_int_eq(spscq_remove_key(key_a, fifo_a), -1);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_int_eq(shmget(key_a, 0, 0), sm.id);
+    shmem_remove(&sm);
+}
+END_TEST
+
 Suite *spscq_suite(void)
 {
     Suite *s = suite_create("spscq");
@@ -847,6 +946,8 @@ Suite *spscq_suite(void)
     tcase_add_test(core, test_spscq_buffer_too_small);
     tcase_add_test(core, test_spscq_wrap_every_offset);
     tcase_add_test(core, test_spscq_drain_batches);
+    tcase_add_test(core, test_spscq_consume_turns);
+    tcase_add_test(core, test_spscq_remove_key_only_ours);
     tcase_add_test(wake, test_spscq_wake_only_when_sleeping);
     tcase_add_test(wake, test_spscq_quiet_push_then_wake);
     tcase_add_test(wake, test_spscq_consumer_open_wakes_itself);
@@ -854,6 +955,7 @@ Suite *spscq_suite(void)
     tcase_add_test(errors, test_spscq_fifo_checked);
     tcase_add_test(errors, test_spscq_corrupt_geometry);
     tcase_add_test(errors, test_spscq_corrupt_length);
+    tcase_add_test(errors, test_spscq_consume_corrupt);
     tcase_add_test(errors, test_spscq_corrupt_index);
     tcase_add_test(stream, test_spscq_fork_stream);
     tcase_add_test(stream, test_spscq_exec_peers);

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/shm.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,6 +273,69 @@ START_TEST(test_stats_snapshots_never_torn)
 }
 END_TEST
 
+/* The declarative set-up: counter i is defs[i], started; a table with a
+ * hole (a counter of the enum without a name) is refused, and nothing is
+ * left under the key. */
+START_TEST(test_stats_create_table)
+{
+    enum { A, B, C, N };
+    static const struct stats_def defs[N] = {
+        [A] = {"alpha", STATS_COUNTER},
+        [B] = {"beta", STATS_GAUGE},
+        [C] = {"gamma", STATS_COUNTER},
+    };
+    static const struct stats_def holed[N] = {
+        [A] = {"alpha", STATS_COUNTER},
+        [C] = {"gamma", STATS_COUNTER},
+    };
+    static const struct stats_def bad[1] = {{"no spaces", STATS_COUNTER}};
+    struct stats w, r;
+    struct stats_snapshot snap;
+
+    ck_assert_int_eq(stats_create_table(&w, key, "tabler", defs, N), 0);
+    stats_set(&w, B, 7);
+    stats_add(&w, C, 3);
+    stats_commit(&w);
+    ck_assert_int_eq(stats_open(&r, key), 0); /* started: readable */
+    ck_assert_int_eq(stats_read(&r, &snap), 0);
+    ck_assert_uint_eq(snap.n, N);
+    ck_assert_int_eq(stats_find(&snap, "beta"), B);
+    ck_assert_int_eq(stats_find(&snap, "gamma"), C);
+    ck_assert_uint_eq(snap.value[B], 7);
+    ck_assert_uint_eq(snap.desc[B].kind, STATS_GAUGE);
+    ck_assert_uint_eq(snap.value[C], 3);
+    stats_close(&r);
+    stats_remove(&w);
+
+    ck_assert_int_eq(stats_create_table(&w, key, "tabler", holed, N), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(shmget(key, 0, 0), -1);
+    ck_assert_int_eq(stats_create_table(&w, key, "tabler", bad, 1), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(shmget(key, 0, 0), -1);
+}
+END_TEST
+
+/* stats_remove_key removes a block of ours, never another kind. */
+START_TEST(test_stats_remove_key_only_ours)
+{
+    struct stats w;
+    struct shmem sm;
+
+    make_writer(&w, 1);
+    stats_start(&w);
+    stats_close(&w);
+    ck_assert_int_eq(stats_remove_key(key), 0);
+    ck_assert_int_eq(shmget(key, 0, 0), -1);
+    ck_assert_int_eq(stats_remove_key(key), 0); /* none: nothing to do */
+    ck_assert_int_eq(shmem_create(&sm, key, 0x4f544852u, 1, 64), 0);
+    ck_assert_int_eq(stats_remove_key(key), -1);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_int_eq(shmget(key, 0, 0), sm.id);
+    shmem_remove(&sm);
+}
+END_TEST
+
 Suite *stats_suite(void)
 {
     Suite *s = suite_create("stats");
@@ -281,6 +345,8 @@ Suite *stats_suite(void)
     tcase_add_test(tc, test_stats_commit_then_read);
     tcase_add_test(tc, test_stats_register_errors);
     tcase_add_test(tc, test_stats_one_writer_per_key);
+    tcase_add_test(tc, test_stats_create_table);
+    tcase_add_test(tc, test_stats_remove_key_only_ours);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("readers");
