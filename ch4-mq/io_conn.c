@@ -104,15 +104,22 @@ struct options {
     unsigned index, flags, max_conns;
 };
 
+/* A connection's life: open, then (after the client's EOF) draining its
+ * last echoes, then closed and freed. */
+enum conn_state {
+    CONN_OPEN,     /* reading and echoing */
+    CONN_DRAINING, /* EOF read: finish the echo, then close */
+};
+
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
+    enum conn_state state;
     uint32_t flow;
     uint64_t seq_out; /* seq of the next message to md */
     uint64_t seq_in;  /* seq of the next reply expected */
     bool paused_out;  /* echo backed up: not reading */
-    bool stalled;     /* queue to md full: not reading */
-    bool closing;     /* EOF: finish the echo, then close */
+    bool stalled;     /* queue to md full: not reading, on the list */
     TAILQ_ENTRY(conn) stall_link;
 };
 
@@ -132,33 +139,80 @@ struct server {
 
 static void conn_update_reading(struct conn *c)
 {
-    if (c->paused_out || c->stalled || c->closing)
+    if (c->paused_out || c->stalled || c->state != CONN_OPEN)
         bufferevent_disable(c->bev, EV_READ);
     else
         bufferevent_enable(c->bev, EV_READ);
 }
 
-static void conn_free(struct conn *c)
+static void conn_free(struct conn *c) { free(c); }
+
+/* The queue to md is full: c waits on the stalled list for the retry
+ * timer. */
+static void conn_stall(struct conn *c)
 {
     struct server *srv = c->srv;
 
-    if (c->stalled)
+    stats_add(&srv->stats, C_QUEUE_FULL, 1);
+    if (!c->stalled) {
+        c->stalled = true;
+        TAILQ_INSERT_TAIL(&srv->stalled, c, stall_link);
+        conn_update_reading(c);
+    }
+    if (!evtimer_pending(srv->retry_ev, NULL)) {
+        struct timeval ms = {0, 1000};
+        evtimer_add(srv->retry_ev, &ms);
+    }
+}
+
+/* Queue the message whose len bytes are already in srv->msg after the
+ * sequence number. 0, or -1: errno EAGAIN when the queue is full
+ * (nothing queued); any other error stops the server. */
+static int conn_push(struct conn *c, size_t len)
+{
+    struct server *srv = c->srv;
+
+    memcpy(srv->msg, &c->seq_out, SEQ_SIZE);
+    if (spscq_push_quiet(srv->mq.out, c->flow, srv->msg, SEQ_SIZE + len) < 0) {
+        if (errno != EAGAIN) {
+            log_error("queue to md: %s", strerror(errno));
+            event_base_loopbreak(srv->base);
+        }
+        return -1;
+    }
+    c->seq_out++;
+    if (!srv->wake_due) {
+        srv->wake_due = true;
+        event_active(srv->flush_ev, 0, 0);
+    }
+    return 0;
+}
+
+/* Close c's socket, forget its flow id and free it. */
+static void conn_close(struct conn *c)
+{
+    struct server *srv = c->srv;
+
+    if (c->stalled) {
         TAILQ_REMOVE(&srv->stalled, c, stall_link);
+        c->stalled = false;
+    }
     flowtab_del(srv->flows, c->flow);
     stats_set(&srv->stats, C_CONNS_OPEN, flowtab_count(srv->flows));
-    stats_commit(&srv->stats);
     log_debug("flow %#x closed", c->flow);
     bufferevent_free(c->bev);
-    free(c);
+    c->bev = NULL;
+    conn_free(c);
+    stats_commit(&srv->stats);
 }
 
 /* A closing connection ends when md has answered everything it was sent
  * and the client has been sent every reply. */
 static void conn_maybe_finish(struct conn *c)
 {
-    if (c->closing && !c->stalled && c->seq_in == c->seq_out &&
+    if (c->state == CONN_DRAINING && !c->stalled && c->seq_in == c->seq_out &&
         evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-        conn_free(c);
+        conn_close(c);
 }
 
 /* Push as much of c's input to md as the queue takes. false: it is full,
@@ -172,37 +226,19 @@ static bool conn_forward(struct conn *c)
     while ((len = evbuffer_get_length(in)) > 0) {
         if (len > CHUNK)
             len = CHUNK;
-        memcpy(srv->msg, &c->seq_out, SEQ_SIZE);
         evbuffer_copyout(in, srv->msg + SEQ_SIZE, len);
-        if (spscq_push_quiet(srv->mq.out, c->flow, srv->msg, SEQ_SIZE + len) <
-            0) {
-            if (errno != EAGAIN) {
-                log_error("queue to md: %s", strerror(errno));
-                event_base_loopbreak(srv->base);
-                return false;
-            }
-            stats_add(&srv->stats, C_QUEUE_FULL, 1);
-            if (!c->stalled) {
-                c->stalled = true;
-                TAILQ_INSERT_TAIL(&srv->stalled, c, stall_link);
-                conn_update_reading(c);
-            }
-            if (!evtimer_pending(srv->retry_ev, NULL)) {
-                struct timeval ms = {0, 1000};
-                evtimer_add(srv->retry_ev, &ms);
-            }
-            return false;
-        }
+        if (conn_push(c, len) < 0)
+            goto out_stall;
         evbuffer_drain(in, len);
-        c->seq_out++;
-        if (!srv->wake_due) {
-            srv->wake_due = true;
-            event_active(srv->flush_ev, 0, 0);
-        }
         stats_add(&srv->stats, C_MSGS_TO_MD, 1);
         stats_add(&srv->stats, C_BYTES_TO_MD, len);
     }
     return true;
+
+out_stall:
+    if (errno == EAGAIN)
+        conn_stall(c);
+    return false;
 }
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
@@ -267,9 +303,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_ERROR) {
         log_debug("flow %#x: %s", c->flow,
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-        conn_free(c);
+        conn_close(c);
     } else if (what & BEV_EVENT_EOF) {
-        c->closing = true;
+        c->state = CONN_DRAINING;
         conn_update_reading(c);
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
         conn_maybe_finish(c);
@@ -388,7 +424,7 @@ static void free_all_conns(struct server *srv)
     void *obj;
 
     while (flowtab_next(srv->flows, &cursor, &obj))
-        conn_free(obj);
+        conn_close(obj);
 }
 
 static void parse_options(struct options *o, int argc, char **argv)

@@ -21,13 +21,15 @@
  *
  * When a queue to an io_conn is full, md leaves the io_conn's requests
  * queued and retries in a millisecond; io_conn is then the one to stop
- * reading its sockets. */
+ * reading its sockets. Any other failure of a queue (a corrupt index or
+ * length) ends md with status 1: its supervisor restarts it, or gives up
+ * if it keeps failing, instead of md spinning on the same error. */
 #include "log.h"
 #include "mhash.h"
 #include "mqpair.h"
+#include "now.h"
 #include "opts.h"
 #include "session.h"
-#include "now.h"
 #include "stats.h"
 #include "stopsig.h"
 
