@@ -27,7 +27,7 @@
 
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-n COUNT] [-c CONNS] [-k KEY]\n"
-    "          [-d DIR] [-s USEC]\n"
+    "          [-d DIR] [-s USEC] [-m PROG]\n"
     "Two-process echo server: runs md and COUNT io_conn processes joined\n"
     "by shared-memory queues, and restarts md if it dies.\n"
     "  -a ADDR   address to listen on (default 127.0.0.1)\n"
@@ -40,6 +40,8 @@ static const char usage[] =
     "            directory in /tmp, removed on exit)\n"
     "  -s USEC   make md sleep that long per message (to watch queues\n"
     "            fill; default 0)\n"
+    "  -m PROG   the md program to run (default: md, next to echosvr_v5);\n"
+    "            a path with a '/' is run as given, e.g. your own md\n"
     "  -v        debug logging (passed on to md and io_conn)\n"
     "  -q        log errors only\n"
     "  -h        show this help\n"
@@ -56,7 +58,7 @@ static const struct stats_def counters[C_NCOUNTERS] = {
 struct launcher {
     char key_arg[16], n_arg[8], dir[SRVKEYS_PATH_MAX], slow_arg[16],
         conns_arg[16];
-    const char *addr, *port, *verbosity;
+    const char *addr, *port, *verbosity, *md_prog;
     key_t key;
     unsigned n;
     unsigned long conns; /* per io_conn */
@@ -76,7 +78,7 @@ static void restarted_cb(const char *name, void *arg)
 
 static int start_md(struct launcher *l)
 {
-    const char *argv[] = {"md",        "-k",         l->key_arg, "-d",
+    const char *argv[] = {l->md_prog,  "-k",         l->key_arg, "-d",
                           l->dir,      "-n",         l->n_arg,   "-s",
                           l->slow_arg, l->verbosity, NULL};
 
@@ -136,7 +138,7 @@ static void parse_options(struct launcher *l, int argc, char **argv)
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:n:c:k:d:s:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:n:c:k:d:s:m:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': l->addr = opts_addr_arg(optarg); break;
@@ -158,6 +160,7 @@ static void parse_options(struct launcher *l, int argc, char **argv)
             snprintf(l->slow_arg, sizeof(l->slow_arg), "%llu",
                      opts_uint_arg("delay", optarg, 0, 1000000));
             break;
+        case 'm': l->md_prog = optarg; break;
         case 'v': l->verbosity = "-v", log_set_level(LOG_DEBUG); break;
         case 'q': l->verbosity = "-q", log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
@@ -245,6 +248,7 @@ int main(int argc, char **argv)
                          .port = DEFAULT_PORT,
                          .key = SRVKEYS_DEFAULT_BASE,
                          .n = 1,
+                         .md_prog = "md",
                          .conns = 65536,
                          .slow_arg = "0"};
     int rc = 1;

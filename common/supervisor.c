@@ -62,14 +62,18 @@ static int bindir_of_self(char *buf, size_t size)
     return 0;
 }
 
-/* fork and exec bindir/argv[0]; its stdout goes to out_fd if >= 0.
+/* fork and exec argv[0]: a path as given if it has a '/', else a program
+ * in bindir; its stdout goes to out_fd if >= 0.
  * The child's pid, or -1 with errno. */
 static pid_t spawn(const struct supervisor *sv, char *const argv[], int out_fd)
 {
     char path[PATH_MAX + 64];
     pid_t parent = getpid(), pid;
 
-    snprintf(path, sizeof(path), "%s/%s", sv->bindir, argv[0]);
+    if (strchr(argv[0], '/'))
+        snprintf(path, sizeof(path), "%s", argv[0]);
+    else
+        snprintf(path, sizeof(path), "%s/%s", sv->bindir, argv[0]);
     fflush(NULL);
     pid = fork();
     if (pid != 0)

@@ -43,10 +43,10 @@ struct supervisor;
  * NULL with errno on failure. */
 struct supervisor *supervisor_new(struct event_base *base,
                                   supervisor_restart_cb cb, void *arg);
-/* Start argv[0] from that directory with argv. With line not NULL, its
- * stdout goes to a pipe and this waits for its first line, which must
- * start with "listening on ", and copies it into line (size bytes).
- * 0, or -1 after logging what the child did (exit status, silence). */
+/* Start argv[0] from that directory (or as given, if it holds a '/'). With line
+ * not NULL, its stdout goes to a pipe and this waits for its first line, which
+ * must start with "listening on ", and copies it into line (size bytes). 0, or
+ * -1 after logging what the child did (exit status, silence). */
 int supervisor_start(struct supervisor *sv, const char *const argv[],
                      enum supervisor_policy policy, char *line, size_t size);
 /* Has a child ended the server (an essential one died, or one was

@@ -403,6 +403,30 @@ long harness_rss_kib(pid_t pid)
     return kib;
 }
 
+long harness_cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long utime, stime;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) state ...": comm may hold spaces; fields 14 and 15,
+     * utime and stime in clock ticks, come 11 and 12 after state. */
+    p = strrchr(buf, ')');
+    if (!p ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime) != 2)
+        return -1;
+    return (long)((utime + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
 int harness_connect(uint16_t port) { return net_connect("127.0.0.1", port); }
 
 void harness_fill(unsigned char *buf, size_t len, uint32_t seed)

@@ -75,6 +75,8 @@ void harness_sweep(void);
 
 /* Resident set size of a live process in KiB, or -1. */
 long harness_rss_kib(pid_t pid);
+/* CPU time (user + system) a live process has used so far, in ms, or -1. */
+long harness_cpu_ms(pid_t pid);
 /* A blocking TCP connection to 127.0.0.1:port, or -1. */
 int harness_connect(uint16_t port);
 /* Deterministic pseudo-random bytes: the same seed gives the same bytes. */
