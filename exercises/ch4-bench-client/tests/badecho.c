@@ -1,0 +1,67 @@
+/* badecho.c -- a faulty echo server for the tests: one connection,
+ * echoed byte for byte except message N of SIZE bytes, which it drops
+ * (-d N: its echo never comes) or changes in one byte (-c N). Prints
+ * "listening on 127.0.0.1:PORT" like the course's servers. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int listen_any(uint16_t *port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+        listen(fd, 1) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+        return -1;
+    *port = ntohs(sin.sin_port);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    unsigned char buf[65536];
+    unsigned long long off = 0, size = 64, victim = 0;
+    bool drop = false;
+    uint16_t port;
+    int c, lfd, fd;
+    ssize_t n;
+
+    while ((c = getopt(argc, argv, "s:d:c:")) != -1) {
+        switch (c) {
+        case 's': size = strtoull(optarg, NULL, 10); break;
+        case 'd': drop = true; /* fall through */
+        case 'c': victim = strtoull(optarg, NULL, 10); break;
+        default: return 2;
+        }
+    }
+    lfd = listen_any(&port);
+    if (lfd < 0 || size == 0)
+        return 1;
+    printf("listening on 127.0.0.1:%u\n", port);
+    fflush(stdout);
+    fd = accept(lfd, NULL, NULL);
+    while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0) {
+        size_t kept = 0;
+        for (ssize_t i = 0; i < n; i++, off++) {
+            bool mine = off / size == victim;
+            if (mine && drop)
+                continue;
+            buf[kept] = buf[i];
+            if (mine && off % size == size / 2)
+                buf[kept] ^= 0x20;
+            kept++;
+        }
+        if (kept && write(fd, buf, kept) != (ssize_t)kept)
+            break;
+    }
+    return 0;
+}
