@@ -1,4 +1,4 @@
-/* badecho.c -- a faulty echo server for the tests: one connection,
+/* badecho.c -- a faulty echo server for tests of clients: one connection,
  * echoed byte for byte except message N of SIZE bytes, which it drops
  * (-d N: its echo never comes) or changes in one byte (-c N). Prints
  * "listening on 127.0.0.1:PORT" like the course's servers. */
