@@ -19,8 +19,7 @@ static int listen_any(uint16_t *port)
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
     if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
-        listen(fd, 1) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+        listen(fd, 1) < 0 || getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
         return -1;
     *port = ntohs(sin.sin_port);
     return fd;

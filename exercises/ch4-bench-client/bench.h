@@ -14,11 +14,11 @@
 
 struct bench {
     /* set by bench_client.c */
-    int fd;           /* a connected TCP socket, non-blocking */
-    unsigned count;   /* messages to send, and echoes to wait for */
-    size_t size;      /* bytes per message, >= BENCH_MIN_SIZE */
-    unsigned window;  /* at most this many messages sent, not yet echoed */
-    int timeout_ms;   /* give up when nothing arrives for this long */
+    int fd;          /* a connected TCP socket, non-blocking */
+    unsigned count;  /* messages to send, and echoes to wait for */
+    size_t size;     /* bytes per message, >= BENCH_MIN_SIZE */
+    unsigned window; /* at most this many messages sent, not yet echoed */
+    int timeout_ms;  /* give up when nothing arrives for this long */
     struct histogram *latency; /* record each message's latency, in ns */
     /* set by bench_run() */
     unsigned echoed; /* echoes received whole and checked */

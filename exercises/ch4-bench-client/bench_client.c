@@ -58,8 +58,8 @@ static void parse_options(struct bench *b, const char **addr, uint16_t *port,
             b->count = (unsigned)opts_uint_arg("count", optarg, 1, 10000000);
             break;
         case 's':
-            b->size = (size_t)opts_uint_arg("size", optarg, BENCH_MIN_SIZE,
-                                            1u << 20);
+            b->size =
+                (size_t)opts_uint_arg("size", optarg, BENCH_MIN_SIZE, 1u << 20);
             break;
         case 'w':
             b->window = (unsigned)opts_uint_arg("window", optarg, 1, 10000);

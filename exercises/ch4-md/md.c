@@ -61,7 +61,10 @@ void md_count_reply(struct md_ctx *ctx, size_t len)
     stats_add(ctx->priv, C_BYTES, len);
 }
 
-void md_count_full(struct md_ctx *ctx) { stats_add(ctx->priv, C_QUEUE_FULL, 1); }
+void md_count_full(struct md_ctx *ctx)
+{
+    stats_add(ctx->priv, C_QUEUE_FULL, 1);
+}
 
 void md_commit(struct md_ctx *ctx) { stats_commit(ctx->priv); }
 

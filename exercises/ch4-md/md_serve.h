@@ -11,9 +11,9 @@
 
 /* One md serving io_conn 0 of the server with base key `key`. */
 struct md_ctx {
-    key_t key;       /* -k: the server's base key */
-    const char *dir; /* -d: the directory of the wake-up FIFOs */
-    struct mqpair mq; /* yours to open (MQPAIR_MD) and close */
+    key_t key;                   /* -k: the server's base key */
+    const char *dir;             /* -d: the directory of the wake-up FIFOs */
+    struct mqpair mq;            /* yours to open (MQPAIR_MD) and close */
     volatile sig_atomic_t *stop; /* becomes 1 on SIGINT or SIGTERM */
     useconds_t slow_us;          /* -s; md_pause() sleeps that long */
     void *priv;                  /* md.c's */

@@ -81,9 +81,9 @@ static int receive_some(struct run *r)
             r->in_off += take;
             i += take;
             if (r->in_off == b->size) {
-                histogram_record(b->latency,
-                                 (uint64_t)(now_mono_ns() -
-                                            r->start_ns[b->echoed % b->window]));
+                histogram_record(
+                    b->latency, (uint64_t)(now_mono_ns() -
+                                           r->start_ns[b->echoed % b->window]));
                 r->in_off = 0;
                 b->echoed++;
             }

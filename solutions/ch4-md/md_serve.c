@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <time.h>
 
-#define BATCH   256 /* requests per drain: then wake io_conn, commit */
+#define BATCH   256  /* requests per drain: then wake io_conn, commit */
 #define WAIT_MS 1000 /* longest sleep in the FIFO: re-check stop */
 
 struct turn {

@@ -60,8 +60,8 @@ START_TEST(test_bench_counts_10000)
     struct result r;
 
     snprintf(port, sizeof(port), "%u", srv->port);
-    ck_assert_msg(run_client(args, 30000, &r, &err) == 0, "bench_client failed: %s",
-                  err);
+    ck_assert_msg(run_client(args, 30000, &r, &err) == 0,
+                  "bench_client failed: %s", err);
     ck_assert_uint_eq(r.echoes, 10000);
     ck_assert_uint_eq(r.size, 64);
     ck_assert_msg(r.secs > 0 && r.rate > 0, "time %f s, %f msgs/s", r.secs,
@@ -86,8 +86,8 @@ START_TEST(test_bench_pipelined)
     struct result r;
 
     snprintf(port, sizeof(port), "%u", srv->port);
-    ck_assert_msg(run_client(args, 30000, &r, &err) == 0, "bench_client failed: %s",
-                  err);
+    ck_assert_msg(run_client(args, 30000, &r, &err) == 0,
+                  "bench_client failed: %s", err);
     ck_assert_uint_eq(r.echoes, 10000);
     free(err);
     fixture_stop_clean(srv, 2000);
@@ -106,8 +106,8 @@ START_TEST(test_bench_latency_per_message)
     struct result r;
 
     snprintf(port, sizeof(port), "%u", srv->port);
-    ck_assert_msg(run_client(args, 30000, &r, &err) == 0, "bench_client failed: %s",
-                  err);
+    ck_assert_msg(run_client(args, 30000, &r, &err) == 0,
+                  "bench_client failed: %s", err);
     ck_assert_msg(r.p50_us > 0 && r.p50_us <= r.p99_us, "p50 %f, p99 %f",
                   r.p50_us, r.p99_us);
     ck_assert_msg(r.p50_us * 1e-6 * r.echoes < 1.5 * r.secs,
@@ -162,8 +162,11 @@ END_TEST
 START_TEST(test_bench_bad_args)
 {
     static const char *const cases[][4] = {
-        {CLIENT, NULL}, {CLIENT, "-s", "4", "4680"}, {CLIENT, "0"},
-        {CLIENT, "-w", "0", "4680"}, {CLIENT, "4680", "extra"},
+        {CLIENT, NULL},
+        {CLIENT, "-s", "4", "4680"},
+        {CLIENT, "0"},
+        {CLIENT, "-w", "0", "4680"},
+        {CLIENT, "4680", "extra"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)

@@ -237,8 +237,8 @@ START_TEST(test_md_sigterm_clean)
     struct hproc *md = harness_start(argv);
 
     ck_assert_ptr_nonnull(md);
-    for (int i = 0; i < harness_ms(200) &&
-                    !fixture_segment_exists(srvkeys_io2md(base, 0));
+    for (int i = 0;
+         i < harness_ms(200) && !fixture_segment_exists(srvkeys_io2md(base, 0));
          i++)
         usleep(10000);
     if (!fixture_segment_exists(srvkeys_io2md(base, 0)))
