@@ -4,7 +4,9 @@
  *
  *   line 0   capacity                  written once by the creator
  *   line 1   tail      (atomic u64)    written by the producer only
+ *            pushed    (2 x u64)       the producer's counts (see below)
  *   line 2   head      (atomic u64)    written by the consumer only
+ *            popped    (2 x u64)       the consumer's counts
  *   line 3   sleeping  (atomic u32)    set by the consumer, cleared by both
  *   ring     capacity bytes, a power of two
  *
@@ -61,6 +63,13 @@
  * operations are what ThreadSanitizer understands.) A byte written when
  * the consumer was in fact awake only causes one spurious wake-up.
  *
+ * Counting (the exercise ch4-mq-counter). Each side's line has room for
+ * two counters of its own, messages and payload bytes, which only that
+ * side writes. This queue does not count: built with SPSCQ_COUNT_HOOKS,
+ * it calls spscq_count_push() after each push and spscq_count_pop()
+ * after each consume, which a program defines (spscq.h). The chapter's
+ * builds leave the counters at zero and pay nothing for them.
+ *
  * The FIFO is opened O_RDWR|O_NONBLOCK by both sides. Linux defines this
  * for FIFOs (POSIX leaves it open): open never blocks waiting for the
  * other side, the consumer never reads EOF when the producer exits, the
@@ -76,19 +85,20 @@
 #include <poll.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SPSCQ_MAGIC   0x51435053u /* "SPCQ" in memory order */
-#define SPSCQ_VERSION 1u
-#define CACHE_LINE    64
+#define CACHE_LINE 64
 
 struct spscq_shared {
     alignas(CACHE_LINE) uint64_t capacity;
     alignas(CACHE_LINE) _Atomic uint64_t tail;
+    struct spscq_counts pushed; /* the producer's */
     alignas(CACHE_LINE) _Atomic uint64_t head;
+    struct spscq_counts popped; /* the consumer's */
     /* Read by the producer on every push: kept off the head line, which
      * the consumer writes on every pop. */
     alignas(CACHE_LINE) _Atomic uint32_t sleeping;
@@ -96,6 +106,9 @@ struct spscq_shared {
 
 _Static_assert(sizeof(struct spscq_shared) == 4 * CACHE_LINE,
                "four cache lines, the ring starts aligned after them");
+_Static_assert(offsetof(struct spscq_shared, pushed) == SPSCQ_PUSHED_OFFSET &&
+                   offsetof(struct spscq_shared, popped) == SPSCQ_POPPED_OFFSET,
+               "the counts where spscq.h says they are");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2,
                "lock-free atomics: a lock cannot live in shared memory");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "indices are plain 64 bits");
@@ -442,6 +455,9 @@ static int push_msg(struct spscq *q, uint32_t id, const void *data, size_t len)
      * tail in next_msg(), publishing the bytes written above, and with the
      * seq_cst load (S2) in spscq_wait_prepare(). */
     atomic_store_explicit(&q->sh->tail, q->tail, memory_order_seq_cst);
+#ifdef SPSCQ_COUNT_HOOKS
+    spscq_count_push(&q->sh->pushed, len);
+#endif
     return 0;
 }
 
@@ -508,6 +524,9 @@ static void consume(struct spscq *q, uint32_t len)
     /* release: pairs with the acquire load of head in spscq_push(); our
      * reads of these bytes are done before the producer may reuse them. */
     atomic_store_explicit(&q->sh->head, q->head, memory_order_release);
+#ifdef SPSCQ_COUNT_HOOKS
+    spscq_count_pop(&q->sh->popped, len - SPSCQ_MSG_HDR);
+#endif
 }
 
 int spscq_pop(struct spscq *q, uint32_t *id, void *buf, size_t *len)

@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The segment's header (common/shmem.h) says what it holds: a queue. */
+#define SPSCQ_MAGIC   0x51435053u /* "SPCQ" in memory order */
+#define SPSCQ_VERSION 1u
+
 /* Each message is a header (total length, id) and its payload. */
 #define SPSCQ_MSG_HDR 8u
 /* Ring sizes: powers of two in [SPSCQ_MIN_CAPACITY, SPSCQ_MAX_CAPACITY]. */
@@ -29,6 +33,23 @@ enum spscq_role {
 };
 
 struct spscq;
+
+/* Room for two counters on each side's own cache line of the segment
+ * (spscq.c, "Counting"): what the producer pushed, at SPSCQ_PUSHED_OFFSET
+ * of the payload, what the consumer popped, at SPSCQ_POPPED_OFFSET. Each
+ * is written by its side only. */
+struct spscq_counts {
+    _Atomic uint64_t msgs;
+    _Atomic uint64_t bytes; /* payload bytes, headers not included */
+};
+#define SPSCQ_PUSHED_OFFSET 72
+#define SPSCQ_POPPED_OFFSET 136
+
+/* Defined by a program built with SPSCQ_COUNT_HOOKS (the exercise
+ * ch4-mq-counter): called by the producer after each push of len payload
+ * bytes, and by the consumer after each consume. */
+void spscq_count_push(struct spscq_counts *c, size_t len);
+void spscq_count_pop(struct spscq_counts *c, size_t len);
 
 /* Create the queue (a segment with a ring of capacity bytes, a power of
  * two) and its FIFO (mode 0600, made if missing), and open it in role.
