@@ -118,7 +118,7 @@ static int start_io(struct launcher *l, unsigned i, const char *port,
 /* Start md and the io_conn processes; print the listening line. */
 static int start_all(struct launcher *l)
 {
-    char line[128], port[8], keys[256];
+    char line[128], port[8], keys[320]; /* 18 keys of " -k 0x5e7e0040" */
     const char *colon;
 
     if (start_md(l) < 0 || start_io(l, 0, l->port, line, sizeof(line)) < 0)

@@ -31,7 +31,10 @@ struct hproc {
     int err_fd;
 };
 
-/* Timeouts scale with CK_TIMEOUT_MULTIPLIER (sanitizer builds set it). */
+/* Timeouts scale with CK_TIMEOUT_MULTIPLIER (sanitizer builds set it).
+ * The rule: every function here that takes a timeout_ms scales it
+ * itself, once; callers pass plain milliseconds. harness_ms() is for the
+ * loops and waits a test times on its own. */
 int harness_ms(int ms);
 
 /* Start argv (argv[0] is a path) with output captured and stdin from
