@@ -100,13 +100,21 @@ void fixture_check_bad_args(const char *const argv[], const char *want)
     free(err);
 }
 
+/* A process publishes its block a moment after it starts (md after its
+ * launcher said "listening on", on a slow sanitized build): wait for it
+ * up to 5 s before calling it missing. */
 static void read_block(key_t key, struct stats_snapshot *snap)
 {
     struct stats st;
     int rc;
 
-    ck_assert_msg(stats_open(&st, key) == 0, "statistics %#x: %s",
-                  (unsigned)key, strerror(errno));
+    for (int waited = 0;
+         (rc = stats_open(&st, key)) < 0 &&
+         (errno == ENOENT || errno == EAGAIN) && waited < harness_ms(5000);
+         waited += 10)
+        usleep(10000);
+    ck_assert_msg(rc == 0, "statistics %#x: %s", (unsigned)key,
+                  strerror(errno));
     rc = stats_read(&st, snap);
     stats_close(&st);
     ck_assert_msg(rc == 0, "statistics %#x: no stable copy", (unsigned)key);

@@ -48,7 +48,8 @@ bool fixture_segment_exists(key_t key);
  * detach with shmdt(). */
 void *fixture_attach_raw(key_t key);
 
-/* Counter name of the statistics block under key, read once. */
+/* Counter name of the statistics block under key, read once (waiting up
+ * to 5 s for the block to be published). */
 uint64_t fixture_counter(key_t key, const char *name);
 /* The pid of the writer of the block under key. */
 pid_t fixture_writer_pid(key_t key);
