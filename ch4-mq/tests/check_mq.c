@@ -29,23 +29,17 @@
 /* md and io_conn get this long to exit after SIGTERM. */
 #define STOP_MS 5000
 
-static key_t base;
-static char keystr[16], dir[128];
+static struct fixture_srv fs;
 
-static void setup(void)
-{
-    base = harness_key_base();
-    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
-    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-}
+static void setup(void) { fixture_srv_init(&fs); }
 
 /* echosvr_v5 -p 0 -k KEY -d DIR plus up to 4 more arguments. */
 static struct hproc *start_v5(const char *a1, const char *a2, const char *a3,
                               const char *a4)
 {
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d",
-                          dir,    a1,   a2,  a3,   a4,     NULL};
-    return fixture_start(argv);
+    const char *extra[] = {a1, a2, a3, a4, NULL};
+
+    return fixture_srv_start(&fs, SERVER, extra);
 }
 
 /* n connections, each pipelining msgs messages of 1-200 bytes. */
@@ -108,7 +102,7 @@ static void abort_conn(int fd)
 START_TEST(test_mq_reply_to_closed_flow_dropped)
 {
     struct hproc *srv = start_v5("-c", "1", "-s", "300000");
-    key_t io_stats = srvkeys_io_stats(base, 0);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
     char buf[16] = {0};
     int a, b;
 
@@ -135,43 +129,11 @@ END_TEST
  * once, in order; md was restarted each time. */
 START_TEST(test_mq_md_killed_nothing_lost)
 {
-    enum { CONNS = 20, LEN = 512 * 1024 };
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
-    key_t md_stats = srvkeys_md_stats(base);
-    unsigned char *data = malloc(LEN);
-    struct echo_stream s[CONNS];
 
-    ck_assert_ptr_nonnull(data);
-    harness_fill(data, LEN, 11);
-    for (int i = 0; i < CONNS; i++) {
-        s[i] = (struct echo_stream){
-            .fd = harness_connect(srv->port), .data = data, .len = LEN};
-        ck_assert_int_ge(s[i].fd, 0);
-    }
-    for (int k = 0; k < 3; k++) {
-        pid_t md;
-        /* stream for a moment, then kill md in the middle of it */
-        echo_pump(s, CONNS, 50);
-        md = fixture_writer_pid(md_stats);
-        ck_assert_int_eq(kill(md, SIGKILL), 0);
-        for (int i = 0; i < 200; i++) {
-            struct stats st;
-            if (stats_open(&st, md_stats) == 0) {
-                struct stats_snapshot snap;
-                bool fresh = stats_read(&st, &snap) == 0 && snap.pid != md;
-                stats_close(&st);
-                if (fresh)
-                    break;
-            }
-            usleep(10000);
-        }
-    }
-    ck_assert_msg(echo_pump(s, CONNS, 60000) == 0, "%s", harness_error());
-    for (int i = 0; i < CONNS; i++)
-        close(s[i].fd);
+    fixture_stream_through_md_kills(&fs, srv->port, 20, 512 * 1024, 3);
     ck_assert_uint_eq(
-        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
-    free(data);
+        fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 3);
     fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
@@ -187,12 +149,12 @@ START_TEST(test_mq_md_killed_before_reply)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(harness_write_all(fd, "ping1", 5), 0);
     usleep(150000); /* md is now inside its 400 ms sleep */
-    ck_assert_int_eq(kill(fixture_writer_pid(srvkeys_md_stats(base)), SIGKILL),
-                     0);
+    ck_assert_int_eq(
+        kill(fixture_writer_pid(srvkeys_md_stats(fs.base)), SIGKILL), 0);
     ck_assert_int_eq(harness_read_all(fd, buf, 5), 0);
     ck_assert_str_eq(buf, "ping1");
     ck_assert_uint_eq(
-        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
+        fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 1);
     close(fd);
     fixture_stop_clean(srv, STOP_MS);
 }
@@ -219,8 +181,8 @@ static int answer_cb(uint32_t id, const void *data, size_t len, void *arg)
  * The client must see the echo once; io_conn counts the duplicate. */
 START_TEST(test_mq_duplicate_reply_dropped)
 {
-    const char *argv[] = {"./io_conn", "-p", "0", "-k",
-                          keystr,      "-d", dir, NULL};
+    const char *argv[] = {"./io_conn", "-p", "0",    "-k",
+                          fs.key,      "-d", fs.dir, NULL};
     struct hproc *io = harness_start_server(argv);
     struct fake_md f = {.replies = 2};
     struct mqpair mq;
@@ -228,7 +190,7 @@ START_TEST(test_mq_duplicate_reply_dropped)
     int fd;
 
     ck_assert_msg(io != NULL, "%s", harness_error());
-    ck_assert_int_eq(mqpair_open(&mq, base, dir, 0, MQPAIR_MD), 0);
+    ck_assert_int_eq(mqpair_open(&mq, fs.base, fs.dir, 0, MQPAIR_MD), 0);
     f.mq = &mq;
     fd = harness_connect(io->port);
     ck_assert_int_eq(harness_write_all(fd, "once", 4), 0);
@@ -245,12 +207,12 @@ START_TEST(test_mq_duplicate_reply_dropped)
     }
     ck_assert_int_eq(harness_read_all(fd, buf, 8), 0);
     ck_assert_str_eq(buf, "oncenext");
-    ck_assert_uint_eq(fixture_counter(srvkeys_io_stats(base, 0), "dropped_dup"),
-                      1);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "dropped_dup"), 1);
     close(fd);
     mqpair_close(&mq);
     ck_assert_int_eq(harness_stop(io, SIGTERM, 3000), 0);
-    srvkeys_remove(base, dir, 1);
+    srvkeys_remove(fs.base, fs.dir, 1);
 }
 END_TEST
 
@@ -260,7 +222,7 @@ START_TEST(test_mq_slow_md_backpressure)
 {
     const size_t len = 32u * 1024 * 1024;
     struct hproc *srv = start_v5("-s", "500", NULL, NULL);
-    key_t io_stats = srvkeys_io_stats(base, 0);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
     unsigned char *data = malloc(len);
     struct echo_stream s;
     pid_t io;
@@ -303,8 +265,8 @@ START_TEST(test_mq_two_io_conn)
     uint64_t a, b;
 
     echo_many(srv->port, 64, 50, 30000);
-    a = fixture_counter(srvkeys_io_stats(base, 0), "conns_accepted");
-    b = fixture_counter(srvkeys_io_stats(base, 1), "conns_accepted");
+    a = fixture_counter(srvkeys_io_stats(fs.base, 0), "conns_accepted");
+    b = fixture_counter(srvkeys_io_stats(fs.base, 1), "conns_accepted");
     ck_assert_uint_eq(a + b, 64);
     ck_assert_msg(a > 0 && b > 0, "connections not spread: %llu and %llu",
                   (unsigned long long)a, (unsigned long long)b);
@@ -317,7 +279,7 @@ START_TEST(test_mq_connect_close_cycles)
 {
     enum { CYCLES = 5000 };
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
-    key_t io_stats = srvkeys_io_stats(base, 0);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
     pid_t io = fixture_writer_pid(io_stats);
     long rss_before = 0;
     char c;
@@ -365,19 +327,19 @@ START_TEST(test_mq_sigterm_leaves_nothing)
     pid_t kids[3];
     int fd = harness_connect(srv->port);
 
-    kids[0] = fixture_writer_pid(srvkeys_md_stats(base));
-    kids[1] = fixture_writer_pid(srvkeys_io_stats(base, 0));
-    kids[2] = fixture_writer_pid(srvkeys_io_stats(base, 1));
-    ck_assert_int_eq(count_entries(dir), 4);
+    kids[0] = fixture_writer_pid(srvkeys_md_stats(fs.base));
+    kids[1] = fixture_writer_pid(srvkeys_io_stats(fs.base, 0));
+    kids[2] = fixture_writer_pid(srvkeys_io_stats(fs.base, 1));
+    ck_assert_int_eq(count_entries(fs.dir), 4);
     ck_assert_int_ge(fd, 0);
     fixture_stop_clean(srv, STOP_MS);
     for (int i = 0; i < 3; i++)
         ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
                       "child %d still alive", (int)kids[i]);
     for (int k = 0; k < 4 * SRVKEYS_MAX_IO + 2; k++)
-        ck_assert_msg(shmget(base + k, 0, 0) < 0, "segment %#x left behind",
-                      (unsigned)(base + k));
-    ck_assert_int_eq(count_entries(dir), 0);
+        ck_assert_msg(shmget(fs.base + k, 0, 0) < 0, "segment %#x left behind",
+                      (unsigned)(fs.base + k));
+    ck_assert_int_eq(count_entries(fs.dir), 0);
     close(fd);
 }
 END_TEST
@@ -385,7 +347,7 @@ END_TEST
 START_TEST(test_mq_second_server_same_key)
 {
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    const char *argv[] = {SERVER, "-p", "0", "-k", fs.key, "-d", fs.dir, NULL};
     char *err = NULL;
 
     ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
@@ -421,7 +383,7 @@ static pid_t pause_writer(key_t key)
 /* Wait until io_conn 0 has forwarded want bytes to md. */
 static void wait_forwarded(uint64_t want)
 {
-    key_t key = srvkeys_io_stats(base, 0);
+    key_t key = srvkeys_io_stats(fs.base, 0);
 
     for (int i = 0; i < harness_ms(500); i++) {
         if (fixture_counter(key, "bytes_to_md") >= want)
@@ -472,11 +434,11 @@ START_TEST(test_mq_corrupt_head_md_exits)
     fd = harness_connect(srv->port);
     st = (struct echo_stream){.fd = fd, .data = data, .len = FIRST};
     ck_assert_msg(echo_pump(&st, 1, 20000) == 0, "%s", harness_error());
-    md = pause_writer(srvkeys_md_stats(base));
+    md = pause_writer(srvkeys_md_stats(fs.base));
     ck_assert_int_eq(harness_write_all(fd, data, SECOND), 0);
     wait_forwarded(FIRST + SECOND);
-    io = pause_writer(srvkeys_io_stats(base, 0));
-    seg = fixture_attach_raw(srvkeys_md2io(base, 0));
+    io = pause_writer(srvkeys_io_stats(fs.base, 0));
+    seg = fixture_attach_raw(srvkeys_md2io(fs.base, 0));
     /* far ahead of tail: tail - head is out of range whatever md pushes */
     *queue_field(seg, Q_HEAD) = *queue_field(seg, Q_TAIL) + (1ull << 40);
     shmdt(seg);
@@ -493,14 +455,14 @@ END_TEST
 START_TEST(test_mq_poisoned_queue_ends_server)
 {
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
-    pid_t md = pause_writer(srvkeys_md_stats(base));
+    pid_t md = pause_writer(srvkeys_md_stats(fs.base));
     int fd = harness_connect(srv->port);
     uint64_t head;
     void *seg;
 
     ck_assert_int_eq(harness_write_all(fd, "poison", 6), 0);
     wait_forwarded(6);
-    seg = fixture_attach_raw(srvkeys_io2md(base, 0));
+    seg = fixture_attach_raw(srvkeys_io2md(fs.base, 0));
     head = *queue_field(seg, Q_HEAD);
     /* the message's length: 7 is shorter than its own header */
     *(uint32_t *)((char *)queue_field(seg, Q_RING) +
@@ -517,8 +479,8 @@ END_TEST
  * key, and the launcher's exit must not delete it. */
 START_TEST(test_mq_foreign_segment_survives)
 {
-    key_t key = srvkeys_io_stats(base, 0);
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    key_t key = srvkeys_io_stats(fs.base, 0);
+    const char *argv[] = {SERVER, "-p", "0", "-k", fs.key, "-d", fs.dir, NULL};
     char *err = NULL;
 
     fixture_foreign_segment(key, 4096);
@@ -533,8 +495,8 @@ END_TEST
  * key: never ours to delete, even with our magic in it. */
 START_TEST(test_mq_other_users_segment_survives)
 {
-    key_t key = srvkeys_md_stats(base);
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    key_t key = srvkeys_md_stats(fs.base);
+    const char *argv[] = {SERVER, "-p", "0", "-k", fs.key, "-d", fs.dir, NULL};
     struct shmid_ds ds;
     struct hproc *srv;
     struct stats st;

@@ -29,22 +29,16 @@
 /* md and io_conn get this long to exit after SIGTERM. */
 #define STOP_MS 5000
 
-static key_t base;
-static char keystr[16], dir[128];
+static struct fixture_srv fs;
 
-static void setup(void)
-{
-    base = harness_key_base();
-    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
-    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-}
+static void setup(void) { fixture_srv_init(&fs); }
 
 /* echosvr_v6 -p 0 -k KEY -d DIR plus up to 2 more arguments. */
 static struct hproc *start_v6(const char *a1, const char *a2)
 {
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr,
-                          "-d",   dir,  a1,  a2,   NULL};
-    return fixture_start(argv);
+    const char *extra[] = {a1, a2, NULL};
+
+    return fixture_srv_start(&fs, SERVER, extra);
 }
 
 static bool read_stats(key_t key, struct stats_snapshot *snap)
@@ -106,7 +100,7 @@ static void vc_parse(const char *out, struct vc_listing *l)
 
 static void viewcache(struct vc_listing *l)
 {
-    const char *argv[] = {"./viewcache", "-k", keystr, NULL};
+    const char *argv[] = {"./viewcache", "-k", fs.key, NULL};
     char *out = NULL, *err = NULL;
     int rc = harness_run(argv, 5000, &out, &err);
 
@@ -230,12 +224,9 @@ START_TEST(test_v6_md_restart_keeps_sessions)
 {
     enum { N = 10 };
     struct hproc *srv = start_v6(NULL, NULL);
-    key_t md_stats = srvkeys_md_stats(base);
-    struct stats_snapshot snap;
+    key_t md_stats = srvkeys_md_stats(fs.base);
     struct client c[N];
     struct vc_listing l;
-    pid_t md;
-    bool fresh = false;
 
     for (int i = 0; i < N; i++)
         client_connect(&c[i], srv->port);
@@ -243,22 +234,14 @@ START_TEST(test_v6_md_restart_keeps_sessions)
     viewcache(&l);
     assert_sessions(&l, c, N);
 
-    ck_assert(read_stats(md_stats, &snap));
-    md = snap.pid;
-    ck_assert_int_eq(kill(md, SIGKILL), 0);
-    for (int i = 0; i < 300 && !fresh; i++) {
-        fresh = read_stats(md_stats, &snap) && snap.pid != md;
-        if (!fresh)
-            usleep(10000);
-    }
-    ck_assert_msg(fresh, "md was not restarted");
+    fixture_kill_md(&fs);
     viewcache(&l);
     assert_sessions(&l, c, N);
     traffic(c, N, 1);
     viewcache(&l);
     assert_sessions(&l, c, N);
     ck_assert_uint_eq(
-        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 1);
+        fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 1);
     ck_assert_uint_eq(fixture_counter(md_stats, "sessions"), N);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
@@ -297,7 +280,7 @@ START_TEST(test_v6_md_killed_counts_exact)
 {
     enum { N = 8 };
     struct hproc *srv = start_v6("-s", "20000");
-    key_t md_stats = srvkeys_md_stats(base);
+    key_t md_stats = srvkeys_md_stats(fs.base);
     struct client c[N];
     struct vc_listing l;
     pid_t killer;
@@ -315,7 +298,7 @@ START_TEST(test_v6_md_killed_counts_exact)
                   "killer failed");
     traffic(c, N, round++);
     ck_assert_uint_eq(
-        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 3);
+        fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 3);
     viewcache(&l);
     assert_sessions(&l, c, N);
     for (int i = 0; i < N; i++)
@@ -339,10 +322,10 @@ START_TEST(test_v6_every_byte_echoed)
     ck_assert_msg(echo_check_half_close(srv->port, 30000) == 0, "%s",
                   harness_error());
     viewcache_until(&l, 0);
-    ck_assert_uint_eq(fixture_counter(srvkeys_io_stats(base, 0), "pool_used"),
-                      0);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "pool_used"), 0);
     ck_assert_uint_ge(
-        fixture_counter(srvkeys_io_stats(base, 0), "pool_high_water"), 50);
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "pool_high_water"), 50);
     fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
@@ -394,7 +377,7 @@ static int count_entries(const char *path)
  * left; viewcache then says there is no server. */
 START_TEST(test_v6_sigterm_leaves_nothing)
 {
-    const char *vc[] = {"./viewcache", "-k", keystr, NULL};
+    const char *vc[] = {"./viewcache", "-k", fs.key, NULL};
     struct hproc *srv = start_v6(NULL, NULL);
     struct stats_snapshot snap;
     struct client c[3];
@@ -405,19 +388,19 @@ START_TEST(test_v6_sigterm_leaves_nothing)
         client_connect(&c[i], srv->port);
         client_pingpong(&c[i], 10, (uint32_t)i);
     }
-    ck_assert(read_stats(srvkeys_md_stats(base), &snap));
+    ck_assert(read_stats(srvkeys_md_stats(fs.base), &snap));
     kids[0] = snap.pid;
-    ck_assert(read_stats(srvkeys_io_stats(base, 0), &snap));
+    ck_assert(read_stats(srvkeys_io_stats(fs.base, 0), &snap));
     kids[1] = snap.pid;
-    ck_assert_int_ge(shmget(session_table_key(base), 0, 0), 0);
+    ck_assert_int_ge(shmget(session_table_key(fs.base), 0, 0), 0);
     fixture_stop_clean(srv, STOP_MS);
     for (int i = 0; i < 2; i++)
         ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
                       "child %d still alive", (int)kids[i]);
     for (int k = 0; k < 128; k++)
-        ck_assert_msg(shmget(base + k, 0, 0) < 0, "segment %#x left behind",
-                      (unsigned)(base + k));
-    ck_assert_int_eq(count_entries(dir), 0);
+        ck_assert_msg(shmget(fs.base + k, 0, 0) < 0, "segment %#x left behind",
+                      (unsigned)(fs.base + k));
+    ck_assert_int_eq(count_entries(fs.dir), 0);
     ck_assert_int_eq(harness_run(vc, 5000, &out, &err), 1);
     ck_assert_str_eq(out, "");
     ck_assert_msg(strstr(err, "no server running") &&
@@ -469,8 +452,8 @@ static void fake_md_until(struct fake_md *f, int seen)
 
 START_TEST(test_v6_io_conn_messages)
 {
-    const char *argv[] = {"./io_conn", "-p", "0", "-k",
-                          keystr,      "-d", dir, NULL};
+    const char *argv[] = {"./io_conn", "-p", "0",    "-k",
+                          fs.key,      "-d", fs.dir, NULL};
     struct hproc *io = harness_start_server(argv);
     struct fake_md f = {.replies = 2};
     struct mqpair mq;
@@ -478,7 +461,7 @@ START_TEST(test_v6_io_conn_messages)
     char buf[16] = {0};
 
     ck_assert_msg(io != NULL, "%s", harness_error());
-    ck_assert_int_eq(mqpair_open(&mq, base, dir, 0, MQPAIR_MD), 0);
+    ck_assert_int_eq(mqpair_open(&mq, fs.base, fs.dir, 0, MQPAIR_MD), 0);
     f.mq = &mq;
     client_connect(&c, io->port);
     ck_assert_int_eq(harness_write_all(c.fd, "once", 4), 0);
@@ -500,11 +483,11 @@ START_TEST(test_v6_io_conn_messages)
     ck_assert_str_eq(f.payload[3], "");
     for (int i = 0; i < 4; i++)
         ck_assert_uint_eq(f.h[i].seq, (uint64_t)i);
-    ck_assert_uint_eq(fixture_counter(srvkeys_io_stats(base, 0), "dropped_dup"),
-                      1);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "dropped_dup"), 1);
     mqpair_close(&mq);
     ck_assert_int_eq(harness_stop(io, SIGTERM, 3000), 0);
-    srvkeys_remove(base, dir, 1);
+    srvkeys_remove(fs.base, fs.dir, 1);
 }
 END_TEST
 
@@ -531,7 +514,7 @@ static void rewrite_forever(key_t key)
 
 START_TEST(test_v6_viewcache_never_torn)
 {
-    key_t key = session_table_key(base);
+    key_t key = session_table_key(fs.base);
     pid_t writer = fork();
     struct vc_listing l;
 
@@ -575,8 +558,8 @@ END_TEST
  * attach it as a table, so the launcher gives up with one line, exit 1. */
 START_TEST(test_v6_foreign_table_survives)
 {
-    key_t key = session_table_key(base);
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
+    key_t key = session_table_key(fs.base);
+    const char *argv[] = {SERVER, "-p", "0", "-k", fs.key, "-d", fs.dir, NULL};
     char *err = NULL;
 
     fixture_foreign_segment(key, 8192);

@@ -1,6 +1,7 @@
 /* fixture.c -- Check-aware helpers shared by the suites. */
 #include "fixture.h"
 
+#include "srvkeys.h"
 #include "stats.h"
 
 #include <check.h>
@@ -179,4 +180,72 @@ void *fixture_attach_raw(key_t key)
     ck_assert_msg(addr != (void *)-1, "shmat %#x: %s", (unsigned)key,
                   strerror(errno));
     return addr;
+}
+
+void fixture_srv_init(struct fixture_srv *s)
+{
+    s->base = harness_key_base();
+    snprintf(s->key, sizeof(s->key), "%#x", (unsigned)s->base);
+    snprintf(s->dir, sizeof(s->dir), "%s/fifos", harness_tmpdir());
+}
+
+struct hproc *fixture_srv_start(const struct fixture_srv *s, const char *prog,
+                                const char *const extra[])
+{
+    const char *argv[16] = {prog, "-p", "0", "-k", s->key, "-d", s->dir};
+    int n = 7;
+
+    for (int i = 0; extra && extra[i] && n < 15; i++)
+        argv[n++] = extra[i];
+    argv[n] = NULL;
+    return fixture_start(argv);
+}
+
+void fixture_kill_md(const struct fixture_srv *s)
+{
+    key_t key = srvkeys_md_stats(s->base);
+    pid_t old = fixture_writer_pid(key);
+
+    ck_assert_int_eq(kill(old, SIGKILL), 0);
+    for (int waited = 0; waited < harness_ms(5000); waited += 10) {
+        struct stats st;
+        struct stats_snapshot snap;
+        bool fresh = false;
+
+        if (stats_open(&st, key) == 0) {
+            fresh = stats_read(&st, &snap) == 0 && snap.pid != old;
+            stats_close(&st);
+        }
+        if (fresh)
+            return;
+        usleep(10000);
+    }
+    ck_abort_msg("no new md within 5 s of killing md %d", (int)old);
+}
+
+void fixture_stream_through_md_kills(const struct fixture_srv *s, uint16_t port,
+                                     int conns, size_t len, int kills)
+{
+    unsigned char *data = malloc(len);
+    struct echo_stream *st = calloc((size_t)conns, sizeof(*st));
+
+    ck_assert_ptr_nonnull(data);
+    ck_assert_ptr_nonnull(st);
+    harness_fill(data, len, 11);
+    for (int i = 0; i < conns; i++) {
+        st[i] = (struct echo_stream){
+            .fd = harness_connect(port), .data = data, .len = len};
+        ck_assert_int_ge(st[i].fd, 0);
+    }
+    for (int k = 0; k < kills; k++) {
+        /* stream for a moment, then kill md in the middle of it */
+        echo_pump(st, (size_t)conns, 50);
+        fixture_kill_md(s);
+    }
+    ck_assert_msg(echo_pump(st, (size_t)conns, 60000) == 0, "%s",
+                  harness_error());
+    for (int i = 0; i < conns; i++)
+        close(st[i].fd);
+    free(st);
+    free(data);
 }

@@ -48,6 +48,27 @@ bool fixture_segment_exists(key_t key);
  * detach with shmdt(). */
 void *fixture_attach_raw(key_t key);
 
+/* A two-process server under test (echosvr_v5, echosvr_v6 or one built
+ * in an exercise): a base key and a FIFO directory of this runner's. */
+struct fixture_srv {
+    key_t base;
+    char key[16];  /* base, for -k */
+    char dir[128]; /* for -d */
+};
+/* This test's keys and directory (harness_key_base, harness_tmpdir). */
+void fixture_srv_init(struct fixture_srv *s);
+/* prog -p 0 -k KEY -d DIR, then extra (NULL-terminated, or NULL), started
+ * with fixture_start(). */
+struct hproc *fixture_srv_start(const struct fixture_srv *s, const char *prog,
+                                const char *const extra[]);
+/* Kill md with SIGKILL and wait until its launcher has started another
+ * (md's statistics written by a new pid). */
+void fixture_kill_md(const struct fixture_srv *s);
+/* conns clients stream len bytes each through the server on port while
+ * md is killed kills times: every byte must come back once, in order. */
+void fixture_stream_through_md_kills(const struct fixture_srv *s, uint16_t port,
+                                     int conns, size_t len, int kills);
+
 /* Counter name of the statistics block under key, read once (waiting up
  * to 5 s for the block to be published). */
 uint64_t fixture_counter(key_t key, const char *name);

@@ -106,14 +106,11 @@ END_TEST
 
 START_TEST(test_c10k_schedule_v5)
 {
-    char keystr[16], dir[256];
-    const char *argv[] = {"./echosvr_v5", "-p", "0", "-k",
-                          keystr,         "-d", dir, NULL};
+    struct fixture_srv fs;
     struct hproc *srv;
 
-    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)harness_key_base());
-    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-    srv = fixture_start(argv);
+    fixture_srv_init(&fs);
+    srv = fixture_srv_start(&fs, "./echosvr_v5", NULL);
     small_run(srv->port);
     fixture_stop_clean(srv, 5000);
 }
@@ -261,14 +258,11 @@ END_TEST
 
 START_TEST(test_c10k_10000_v5)
 {
-    char keystr[16], dir[256];
-    const char *argv[] = {"./echosvr_v5", "-p", "0", "-k",
-                          keystr,         "-d", dir, NULL};
+    struct fixture_srv fs;
     struct hproc *srv;
 
-    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)harness_key_base());
-    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-    srv = fixture_start(argv);
+    fixture_srv_init(&fs);
+    srv = fixture_srv_start(&fs, "./echosvr_v5", NULL);
     c10k_run(srv->port, "echosvr_v5");
     fixture_stop_clean(srv, 5000);
 }

@@ -21,35 +21,16 @@
 /* md and io_conn get this long to exit after SIGTERM. */
 #define STOP_MS 5000
 
-static key_t base;
-static char keystr[16], dir[128];
+static struct fixture_srv fs;
 
-static void setup(void)
-{
-    base = harness_key_base();
-    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
-    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-}
+static void setup(void) { fixture_srv_init(&fs); }
 
 /* echosvr_v5 (running ./md, yours) plus up to two more arguments. */
 static struct hproc *start_server(const char *a1, const char *a2)
 {
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr,
-                          "-d",   dir,  a1,  a2,   NULL};
+    const char *extra[] = {a1, a2, NULL};
 
-    return fixture_start(argv);
-}
-
-/* Wait until md's statistics are up again, written by another pid. */
-static void wait_new_md(pid_t old)
-{
-    for (int i = 0; i < harness_ms(300); i++) {
-        if (fixture_segment_exists(srvkeys_md_stats(base)) &&
-            fixture_writer_pid(srvkeys_md_stats(base)) != old)
-            return;
-        usleep(10000);
-    }
-    ck_abort_msg("no new md after md %d was killed", (int)old);
+    return fixture_srv_start(&fs, SERVER, extra);
 }
 
 /* Does fd have something to read within ms? */
@@ -86,29 +67,9 @@ END_TEST
  * once, in order, from the md the launcher starts again. */
 START_TEST(test_md_killed_nothing_lost)
 {
-    enum { CONNS = 20, LEN = 512 * 1024 };
     struct hproc *srv = start_server(NULL, NULL);
-    unsigned char *data = malloc(LEN);
-    struct echo_stream s[CONNS];
 
-    ck_assert_ptr_nonnull(data);
-    harness_fill(data, LEN, 21);
-    for (int i = 0; i < CONNS; i++) {
-        s[i] = (struct echo_stream){
-            .fd = harness_connect(srv->port), .data = data, .len = LEN};
-        ck_assert_int_ge(s[i].fd, 0);
-    }
-    for (int k = 0; k < 3; k++) {
-        pid_t md;
-        echo_pump(s, CONNS, 50);
-        md = fixture_writer_pid(srvkeys_md_stats(base));
-        ck_assert_int_eq(kill(md, SIGKILL), 0);
-        wait_new_md(md);
-    }
-    ck_assert_msg(echo_pump(s, CONNS, 60000) == 0, "%s", harness_error());
-    for (int i = 0; i < CONNS; i++)
-        close(s[i].fd);
-    free(data);
+    fixture_stream_through_md_kills(&fs, srv->port, 20, 512 * 1024, 3);
     fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
@@ -125,7 +86,7 @@ START_TEST(test_md_killed_holding_request)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(harness_write_all(fd, "ping1", 5), 0);
     usleep(150000); /* md is now inside its 400 ms pause */
-    md = fixture_writer_pid(srvkeys_md_stats(base));
+    md = fixture_writer_pid(srvkeys_md_stats(fs.base));
     ck_assert_int_eq(kill(md, SIGKILL), 0);
     ck_assert_msg(echo_within(fd, 5000) && harness_read_all(fd, buf, 5) == 0,
                   "the request md held when it was killed was lost");
@@ -144,15 +105,15 @@ START_TEST(test_md_full_queue_no_spin)
     /* 140 messages fill both 4 MiB queues; a md that goes on taking
      * requests whose replies do not fit lets many more in. */
     enum { MSG = 60000, FILL = (8 << 20) / MSG, MAX_PUSH = 3 * FILL };
-    const char *argv[] = {MD, "-k", keystr, "-d", dir, NULL};
+    const char *argv[] = {MD, "-k", fs.key, "-d", fs.dir, NULL};
     static unsigned char msg[MSG], got[MSG];
     struct mqpair mq;
     struct hproc *md;
     uint32_t pushed = 0, next = 0;
     long cpu0, cpu1;
 
-    ck_assert_int_eq(mqpair_private_dir(dir), 0);
-    ck_assert_int_eq(mqpair_open(&mq, base, dir, 0, MQPAIR_IO), 0);
+    ck_assert_int_eq(mqpair_private_dir(fs.dir), 0);
+    ck_assert_int_eq(mqpair_open(&mq, fs.base, fs.dir, 0, MQPAIR_IO), 0);
     md = harness_start(argv);
     ck_assert_ptr_nonnull(md);
     /* Both queues are 4 MiB: push until neither moves for 300 ms. */
@@ -233,20 +194,20 @@ END_TEST
  * restarted md must find the requests in them). */
 START_TEST(test_md_sigterm_clean)
 {
-    const char *argv[] = {MD, "-k", keystr, "-d", dir, NULL};
+    const char *argv[] = {MD, "-k", fs.key, "-d", fs.dir, NULL};
     struct hproc *md = harness_start(argv);
 
     ck_assert_ptr_nonnull(md);
-    for (int i = 0;
-         i < harness_ms(200) && !fixture_segment_exists(srvkeys_io2md(base, 0));
+    for (int i = 0; i < harness_ms(200) &&
+                    !fixture_segment_exists(srvkeys_io2md(fs.base, 0));
          i++)
         usleep(10000);
-    if (!fixture_segment_exists(srvkeys_io2md(base, 0)))
+    if (!fixture_segment_exists(srvkeys_io2md(fs.base, 0)))
         fixture_fail_with(md, "md did not open the queues of io_conn 0");
     fixture_stop_clean(md, STOP_MS);
-    ck_assert_msg(!fixture_segment_exists(srvkeys_md_stats(base)),
+    ck_assert_msg(!fixture_segment_exists(srvkeys_md_stats(fs.base)),
                   "md left its statistics behind");
-    ck_assert(fixture_segment_exists(srvkeys_io2md(base, 0)));
+    ck_assert(fixture_segment_exists(srvkeys_io2md(fs.base, 0)));
 }
 END_TEST
 

@@ -20,21 +20,13 @@
 #define SERVER "./echosvr_v5"
 #define READER "./mqcount"
 
-static key_t base;
-static char keystr[16], dir[128];
+static struct fixture_srv fs;
 
-static void setup(void)
-{
-    base = harness_key_base();
-    snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
-    snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-}
+static void setup(void) { fixture_srv_init(&fs); }
 
 static struct hproc *start_server(void)
 {
-    const char *argv[] = {SERVER, "-p", "0", "-k", keystr, "-d", dir, NULL};
-
-    return fixture_start(argv);
+    return fixture_srv_start(&fs, SERVER, NULL);
 }
 
 struct counts {
@@ -84,7 +76,7 @@ static void talk(uint16_t port, int n, size_t len)
  * taken by md; back, every reply md queued, all taken by io_conn. */
 static void expect_counts_agree(void)
 {
-    key_t io = srvkeys_io_stats(base, 0);
+    key_t io = srvkeys_io_stats(fs.base, 0);
     struct counts to_md, from_md;
     uint64_t msgs = fixture_counter(io, "msgs_to_md"), replies;
 
@@ -94,8 +86,8 @@ static void expect_counts_agree(void)
     replies = fixture_counter(io, "msgs_from_md") +
               fixture_counter(io, "dropped_dup") +
               fixture_counter(io, "dropped_closed");
-    read_queue(srvkeys_io2md(base, 0), &to_md);
-    read_queue(srvkeys_md2io(base, 0), &from_md);
+    read_queue(srvkeys_io2md(fs.base, 0), &to_md);
+    read_queue(srvkeys_md2io(fs.base, 0), &from_md);
     ck_assert_msg(to_md.pushed_msgs == msgs && to_md.popped_msgs == msgs,
                   "to md: pushed %llu, popped %llu, io_conn forwarded %llu",
                   to_md.pushed_msgs, to_md.popped_msgs,
@@ -116,8 +108,8 @@ START_TEST(test_count_exact)
 
     talk(srv->port, 1000, 100);
     expect_counts_agree();
-    ck_assert_uint_ge(fixture_counter(srvkeys_io_stats(base, 0), "msgs_to_md"),
-                      1000);
+    ck_assert_uint_ge(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "msgs_to_md"), 1000);
     fixture_stop_clean(srv, 5000);
 }
 END_TEST
@@ -127,17 +119,9 @@ END_TEST
 START_TEST(test_count_survives_md_restart)
 {
     struct hproc *srv = start_server();
-    key_t md = srvkeys_md_stats(base);
-    pid_t old;
 
     talk(srv->port, 300, 50);
-    old = fixture_writer_pid(md);
-    ck_assert_int_eq(kill(old, SIGKILL), 0);
-    for (int i = 0; i < harness_ms(300); i++) {
-        if (fixture_segment_exists(md) && fixture_writer_pid(md) != old)
-            break;
-        usleep(10000);
-    }
+    fixture_kill_md(&fs);
     talk(srv->port, 300, 50);
     expect_counts_agree();
     fixture_stop_clean(srv, 5000);
@@ -151,7 +135,7 @@ START_TEST(test_count_not_a_queue)
     char k[16], *err = NULL;
     const char *argv[] = {READER, "-k", k, NULL};
 
-    snprintf(k, sizeof(k), "%#x", (unsigned)srvkeys_md_stats(base));
+    snprintf(k, sizeof(k), "%#x", (unsigned)srvkeys_md_stats(fs.base));
     ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
     ck_assert_msg(strstr(err, "not a queue") &&
                       !strchr(strchr(err, '\n') + 1, '\n'),
@@ -203,15 +187,15 @@ START_TEST(test_count_read_only)
     int id, rc;
 
     snprintf(fifo, sizeof(fifo), "%s/q.fifo", harness_tmpdir());
-    q = spscq_create(base, fifo, 4096, SPSCQ_BOTH);
+    q = spscq_create(fs.base, fifo, 4096, SPSCQ_BOTH);
     ck_assert_ptr_nonnull(q);
     ck_assert_int_eq(spscq_push(q, 1, "abc", 3), 0);
     spscq_close(q);
-    id = shmget(base, 0, 0);
+    id = shmget(fs.base, 0, 0);
     ck_assert_int_eq(shmctl(id, IPC_STAT, &ds), 0);
     ds.shm_perm.mode = 0400;
     ck_assert_int_eq(shmctl(id, IPC_SET, &ds), 0);
-    rc = run_without_ipc_owner(base, out, sizeof(out));
+    rc = run_without_ipc_owner(fs.base, out, sizeof(out));
     ck_assert_msg(rc == 0,
                   "mqcount exit %d on a queue it may only read: it asks for "
                   "write access",
