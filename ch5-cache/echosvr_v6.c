@@ -31,7 +31,7 @@
 
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-n COUNT] [-c CONNS] [-k KEY]\n"
-    "          [-d DIR] [-s USEC]\n"
+    "          [-d DIR] [-s USEC] [-m PROG]\n"
     "The v6 echo server: runs md and COUNT io_conn processes joined by\n"
     "shared-memory queues, and restarts md if it dies; md keeps a session\n"
     "record per connection that viewcache -k KEY lists.\n"
@@ -46,6 +46,8 @@ static const char usage[] =
     "            directory in /tmp, removed on exit)\n"
     "  -s USEC   make md sleep that long per message (to watch queues\n"
     "            fill; default 0)\n"
+    "  -m PROG   the md program to run (default: md, next to echosvr_v6);\n"
+    "            a path with a '/' is run as given, e.g. your own md\n"
     "  -v        debug logging (passed on to md and io_conn)\n"
     "  -q        log errors only\n"
     "  -h        show this help\n"
@@ -62,7 +64,7 @@ static const struct stats_def counters[C_NCOUNTERS] = {
 struct launcher {
     char key_arg[16], n_arg[8], dir[SRVKEYS_PATH_MAX], slow_arg[16],
         conns_arg[16], sessions_arg[16];
-    const char *addr, *port, *verbosity;
+    const char *addr, *port, *verbosity, *md_prog;
     key_t key;
     unsigned n;
     unsigned long conns; /* per io_conn */
@@ -84,8 +86,8 @@ static void restarted_cb(const char *name, void *arg)
 static int start_md(struct launcher *l)
 {
     const char *argv[] = {
-        "md",     "-k", l->key_arg,      "-d", l->dir,      "-n",
-        l->n_arg, "-c", l->sessions_arg, "-s", l->slow_arg, l->verbosity,
+        l->md_prog, "-k", l->key_arg,      "-d", l->dir,      "-n",
+        l->n_arg,   "-c", l->sessions_arg, "-s", l->slow_arg, l->verbosity,
         NULL};
 
     return supervisor_start(l->sv, argv, SUPERVISOR_RESTART, NULL, 0);
@@ -146,7 +148,7 @@ static void parse_options(struct launcher *l, int argc, char **argv)
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:n:c:k:d:s:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:n:c:k:d:s:m:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': l->addr = opts_addr_arg(optarg); break;
@@ -168,6 +170,7 @@ static void parse_options(struct launcher *l, int argc, char **argv)
             snprintf(l->slow_arg, sizeof(l->slow_arg), "%llu",
                      opts_uint_arg("delay", optarg, 0, 1000000));
             break;
+        case 'm': l->md_prog = optarg; break;
         case 'v': l->verbosity = "-v", log_set_level(LOG_DEBUG); break;
         case 'q': l->verbosity = "-q", log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
@@ -265,6 +268,7 @@ int main(int argc, char **argv)
                          .port = DEFAULT_PORT,
                          .key = SRVKEYS_DEFAULT_BASE,
                          .n = 1,
+                         .md_prog = "md",
                          .conns = 65536,
                          .slow_arg = "0"};
     int rc = 1;
