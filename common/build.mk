@@ -109,13 +109,22 @@ $(TEST_PROG_BINS): tests/%: tests/%.o $(TEST_EXTRA_OBJS) $(HARNESS) $(LIBSVRTUT)
 	@echo "  LINK    $(CURDIR:$(abspath $(TOP))/%=%)/$@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o %.a,$^) $(LDLIBS)
 
+# Helpers from common/tests the tests start, built into this directory's
+# tests/ with the runner: TEST_HELPERS := tests/badecho (a faulty echo
+# server for the tests of clients).
+tests/badecho: $(COMMON)/tests/badecho.c $(FLAGS_STAMP)
+	@echo "  CC      $(CURDIR:$(abspath $(TOP))/%=%)/$@"
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $<
+$(TEST_RUNNER): $(TEST_HELPERS)
+
 # The runner reads CK_RUN_SUITE, CK_RUN_CASE, CK_FORK and CK_VERBOSITY.
 check: all $(TEST_RUNNER) $(TEST_PROG_BINS)
 	$(Q)./$(TEST_RUNNER)
 
 clean:
 	rm -f *.o *.d tests/*.o tests/*.d $(PROGS) $(TEST_RUNNER) \
-	      $(TEST_PROG_BINS) tests/suites.inc $(FLAGS_STAMP) $(CLEAN_EXTRA)
+	      $(TEST_PROG_BINS) $(TEST_HELPERS) tests/suites.inc $(FLAGS_STAMP) \
+	      $(CLEAN_EXTRA)
 
 .PHONY: all check clean FORCE
 FORCE:

@@ -1,8 +1,6 @@
 /* check_echo.c -- black-box tests of echosvr_v1 and client_v1. */
 #include "fixture.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
@@ -10,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define SERVER "./echosvr_v1"
@@ -246,36 +243,19 @@ START_TEST(test_client_no_server)
 }
 END_TEST
 
-/* A server that flips one bit of what it echoes: the client must notice. */
+/* A server that changes one byte of the echo of "hello\n": the client
+ * must notice. */
 START_TEST(test_client_detects_corruption)
 {
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sin);
+    const char *srv_argv[] = {"tests/badecho", "-s", "6", "-c", "0", NULL};
+    struct hproc *srv = fixture_start(srv_argv);
     char port[16], *err = NULL;
     const char *argv[] = {CLIENT, "-p", port, "hello", NULL};
-    pid_t pid;
-    int status;
 
-    sin.sin_addr.s_addr = htonl(0x7f000001);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    ck_assert_int_eq(listen(lfd, 1), 0);
-    getsockname(lfd, (struct sockaddr *)&sin, &len);
-    snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
-    pid = fork();
-    if (pid == 0) {
-        char buf[6];
-        int fd = accept(lfd, NULL, NULL);
-        if (fd < 0 || harness_read_all(fd, buf, 6) < 0)
-            _exit(1);
-        buf[1] ^= 0x20;
-        _exit(harness_write_all(fd, buf, 6) < 0);
-    }
-    close(lfd);
+    snprintf(port, sizeof(port), "%u", srv->port);
     ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
     ck_assert_msg(strstr(err, "differs") != NULL, "%s", err);
     free(err);
-    waitpid(pid, &status, 0);
 }
 END_TEST
 

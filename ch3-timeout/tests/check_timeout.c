@@ -2,16 +2,13 @@
  * idle timeout) and client_v2. */
 #include "fixture.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define SERVER "./echosvr_v2"
@@ -245,38 +242,16 @@ END_TEST
 /* A server that flips one bit of the echo: client_v2 exits 1. */
 START_TEST(test_client_v2_detects_corruption)
 {
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sin);
+    /* the first 8-byte echo is right, the second is not */
+    const char *srv_argv[] = {"tests/badecho", "-s", "8", "-c", "1", NULL};
+    struct hproc *srv = fixture_start(srv_argv);
     char port[16], *err = NULL;
     const char *argv[] = {CLIENT, "-p", port, "-n", "2", "-s", "8", NULL};
-    pid_t pid;
-    int status;
 
-    sin.sin_addr.s_addr = htonl(0x7f000001);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    ck_assert_int_eq(listen(lfd, 1), 0);
-    getsockname(lfd, (struct sockaddr *)&sin, &len);
-    snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
-    pid = fork();
-    if (pid == 0) {
-        char buf[8];
-        int fd = accept(lfd, NULL, NULL);
-        /* the first echo is right, the second is not */
-        for (int i = 0; i < 2; i++) {
-            if (fd < 0 || harness_read_all(fd, buf, 8) < 0)
-                _exit(1);
-            buf[3] ^= (char)(i * 0x20);
-            if (harness_write_all(fd, buf, 8) < 0)
-                _exit(1);
-        }
-        _exit(0);
-    }
-    close(lfd);
+    snprintf(port, sizeof(port), "%u", srv->port);
     ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
     ck_assert_msg(strstr(err, "message 2: echo differs"), "%s", err);
     free(err);
-    waitpid(pid, &status, 0);
 }
 END_TEST
 

@@ -3,17 +3,14 @@
 #include "fixture.h"
 #include "stats.h"
 
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/shm.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -438,52 +435,20 @@ START_TEST(test_client_v4_load)
 }
 END_TEST
 
-/* A test server on lfd: echo faithfully for 5,000 bytes, then flip a
- * bit (mode 0) or hang up (mode 1). */
-static _Noreturn void bad_echo(int lfd, int mode)
-{
-    unsigned char buf[4096];
-    size_t total = 0;
-    int fd = accept(lfd, NULL, NULL);
-    ssize_t n;
-
-    while (fd >= 0 && (n = recv(fd, buf, sizeof(buf), 0)) > 0) {
-        if (total + (size_t)n > 5000) {
-            if (mode == 1)
-                break;
-            buf[n - 1] ^= 0x10;
-        }
-        total += (size_t)n;
-        if (harness_write_all(fd, buf, (size_t)n) < 0)
-            break;
-    }
-    _exit(0);
-}
-
+/* A server that echoes the first 50 messages of 100 bytes faithfully,
+ * then changes a byte of the 51st (case 0) or hangs up (case 1). */
 START_TEST(test_client_v4_detects_bad_echo)
 {
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sin);
+    const char *srv_argv[] = {"tests/badecho",  "-s", "100",
+                              _i ? "-x" : "-c", "50", NULL};
+    struct hproc *srv = fixture_start(srv_argv);
     char port[16], *err = NULL;
     const char *argv[] = {CLIENT, port, "100", "1", "5", NULL};
-    pid_t pid;
-    int status;
 
-    sin.sin_addr.s_addr = htonl(0x7f000001);
-    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    ck_assert_int_eq(listen(lfd, 1), 0);
-    getsockname(lfd, (struct sockaddr *)&sin, &len);
-    snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
-    pid = fork();
-    if (pid == 0)
-        bad_echo(lfd, _i);
-    close(lfd);
+    snprintf(port, sizeof(port), "%u", srv->port);
     ck_assert_int_eq(harness_run(argv, 8000, NULL, &err), 1);
     assert_one_line(err, _i ? "closed by the server" : "echo differs at byte");
     free(err);
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
 }
 END_TEST
 

@@ -1,7 +1,9 @@
 /* badecho.c -- a faulty echo server for tests of clients: one connection,
- * echoed byte for byte except message N of SIZE bytes, which it drops
- * (-d N: its echo never comes) or changes in one byte (-c N). Prints
- * "listening on 127.0.0.1:PORT" like the course's servers. */
+ * echoed byte for byte except message N of SIZE bytes (-s SIZE, default
+ * 64), which it drops (-d N: its echo never comes), changes in its middle
+ * byte (-c N), or hangs up at (-x N: closes the connection when message N
+ * begins). Prints "listening on 127.0.0.1:PORT" like the course's
+ * servers. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -29,15 +31,16 @@ int main(int argc, char **argv)
 {
     unsigned char buf[65536];
     unsigned long long off = 0, size = 64, victim = 0;
-    bool drop = false;
+    bool drop = false, hang_up = false;
     uint16_t port;
     int c, lfd, fd;
     ssize_t n;
 
-    while ((c = getopt(argc, argv, "s:d:c:")) != -1) {
+    while ((c = getopt(argc, argv, "s:d:c:x:")) != -1) {
         switch (c) {
         case 's': size = strtoull(optarg, NULL, 10); break;
-        case 'd': drop = true; /* fall through */
+        case 'x': hang_up = true;  /* fall through */
+        case 'd': drop = !hang_up; /* fall through */
         case 'c': victim = strtoull(optarg, NULL, 10); break;
         default: return 2;
         }
@@ -52,6 +55,8 @@ int main(int argc, char **argv)
         size_t kept = 0;
         for (ssize_t i = 0; i < n; i++, off++) {
             bool mine = off / size == victim;
+            if (mine && hang_up)
+                break;
             if (mine && drop)
                 continue;
             buf[kept] = buf[i];
@@ -61,6 +66,8 @@ int main(int argc, char **argv)
         }
         if (kept && write(fd, buf, kept) != (ssize_t)kept)
             break;
+        if (hang_up && off / size >= victim)
+            break; /* and close, by exiting */
     }
     return 0;
 }
