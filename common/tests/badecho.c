@@ -1,9 +1,9 @@
 /* badecho.c -- a faulty echo server for tests of clients: one connection,
  * echoed byte for byte except message N of SIZE bytes (-s SIZE, default
  * 64), which it drops (-d N: its echo never comes), changes in its middle
- * byte (-c N), or hangs up at (-x N: closes the connection when message N
- * begins). Prints "listening on 127.0.0.1:PORT" like the course's
- * servers. */
+ * byte (-c N), or hangs up at (-x N: echoes nothing from message N on,
+ * and closes the connection cleanly). Prints "listening on
+ * 127.0.0.1:PORT" like the course's servers. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -67,7 +67,12 @@ int main(int argc, char **argv)
         if (kept && write(fd, buf, kept) != (ssize_t)kept)
             break;
         if (hang_up && off / size >= victim)
-            break; /* and close, by exiting */
+            break;
     }
+    /* Hang up cleanly: FIN, then read until the client closes, so that
+     * unread bytes never turn the close into a reset. */
+    if (hang_up && fd >= 0 && shutdown(fd, SHUT_WR) == 0)
+        while (read(fd, buf, sizeof(buf)) > 0)
+            ;
     return 0;
 }
