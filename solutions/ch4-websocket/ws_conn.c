@@ -57,9 +57,9 @@
 #define OUT_LOW       (64 * 1024)
 /* Payload bytes of one piece to md: as ch4-mq's io_conn, a bounded copy
  * per message that leaves the 4 MiB queue room for many connections. */
-#define CHUNK      (64 * 1024)
-#define SEQ_SIZE   8
-#define PIECE_HDR  (SEQ_SIZE + 1)
+#define CHUNK       (64 * 1024)
+#define SEQ_SIZE    8
+#define PIECE_HDR   (SEQ_SIZE + 1)
 #define PIECE_FIRST 0x40
 #define PIECE_LAST  0x80
 /* Replies handled per wake-up before other events get a turn. */
@@ -95,12 +95,12 @@ static const char usage[] =
 enum counter {
     C_CONNS_ACCEPTED,
     C_CONNS_OPEN,
-    C_UPGRADES,        /* handshakes answered with 101 */
-    C_REFUSED,         /* requests answered with an HTTP error */
-    C_PAGES,           /* plain GETs of the page */
-    C_MSGS_IN,         /* whole messages from clients */
-    C_PIECES_TO_MD,    /* pieces of at most CHUNK bytes */
-    C_BYTES_TO_MD,     /* payload bytes */
+    C_UPGRADES,     /* handshakes answered with 101 */
+    C_REFUSED,      /* requests answered with an HTTP error */
+    C_PAGES,        /* plain GETs of the page */
+    C_MSGS_IN,      /* whole messages from clients */
+    C_PIECES_TO_MD, /* pieces of at most CHUNK bytes */
+    C_BYTES_TO_MD,  /* payload bytes */
     C_PIECES_FROM_MD,
     C_BYTES_FROM_MD,
     C_PINGS,
@@ -115,13 +115,13 @@ static const struct {
     const char *name;
     enum stats_kind kind;
 } counters[C_NCOUNTERS] = {
-    {"conns_accepted", STATS_COUNTER},  {"conns_open", STATS_GAUGE},
-    {"upgrades", STATS_COUNTER},        {"refused", STATS_COUNTER},
-    {"pages", STATS_COUNTER},           {"msgs_in", STATS_COUNTER},
-    {"pieces_to_md", STATS_COUNTER},    {"bytes_to_md", STATS_COUNTER},
-    {"pieces_from_md", STATS_COUNTER},  {"bytes_from_md", STATS_COUNTER},
-    {"pings", STATS_COUNTER},           {"protocol_errors", STATS_COUNTER},
-    {"queue_full", STATS_COUNTER},      {"dropped_closed", STATS_COUNTER},
+    {"conns_accepted", STATS_COUNTER}, {"conns_open", STATS_GAUGE},
+    {"upgrades", STATS_COUNTER},       {"refused", STATS_COUNTER},
+    {"pages", STATS_COUNTER},          {"msgs_in", STATS_COUNTER},
+    {"pieces_to_md", STATS_COUNTER},   {"bytes_to_md", STATS_COUNTER},
+    {"pieces_from_md", STATS_COUNTER}, {"bytes_from_md", STATS_COUNTER},
+    {"pings", STATS_COUNTER},          {"protocol_errors", STATS_COUNTER},
+    {"queue_full", STATS_COUNTER},     {"dropped_closed", STATS_COUNTER},
     {"dropped_dup", STATS_COUNTER},
 };
 
@@ -140,10 +140,10 @@ struct conn {
     struct ws_parser parser;
     struct evbuffer *msg; /* the message being reassembled, then sent */
     uint8_t msg_opcode;
-    bool msg_ready;    /* msg is whole: forwarding it to md */
-    bool msg_started;  /* its first piece is queued */
-    bool reply_open;   /* a reply's first piece went out, not its last */
-    bool shut;         /* shutdown(SHUT_WR) done */
+    bool msg_ready;      /* msg is whole: forwarding it to md */
+    bool msg_started;    /* its first piece is queued */
+    bool reply_open;     /* a reply's first piece went out, not its last */
+    bool shut;           /* shutdown(SHUT_WR) done */
     uint16_t close_code; /* what our close frame says; 1005: no code */
     uint64_t seq_out;    /* seq of the next piece to md */
     uint64_t seq_in;     /* seq of the next reply expected */
@@ -300,8 +300,8 @@ static bool conn_forward(struct conn *c)
         memcpy(srv->piece, &c->seq_out, SEQ_SIZE);
         srv->piece[SEQ_SIZE] = kind;
         evbuffer_copyout(c->msg, srv->piece + PIECE_HDR, n);
-        if (spscq_push_quiet(srv->mq.out, c->flow, srv->piece,
-                             PIECE_HDR + n) < 0) {
+        if (spscq_push_quiet(srv->mq.out, c->flow, srv->piece, PIECE_HDR + n) <
+            0) {
             if (errno == EAGAIN) {
                 conn_stall(c);
             } else {
@@ -563,8 +563,8 @@ static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
     c->reply_open = !(kind & PIECE_LAST);
     stats_add(&srv->stats, C_PIECES_FROM_MD, 1);
     stats_add(&srv->stats, C_BYTES_FROM_MD, len - PIECE_HDR);
-    conn_send_frame(c, first ? opcode : WS_OP_CONT,
-                    kind & PIECE_LAST, p + PIECE_HDR, len - PIECE_HDR);
+    conn_send_frame(c, first ? opcode : WS_OP_CONT, kind & PIECE_LAST,
+                    p + PIECE_HDR, len - PIECE_HDR);
     conn_maybe_finish(c);
     return 0;
 }

@@ -29,18 +29,18 @@ enum ws_opcode {
 
 /* Close status codes (RFC 6455 7.4.1). 1005 is never sent: it stands for
  * "the close frame carried no code". */
-#define WS_CLOSE_NORMAL    1000
+#define WS_CLOSE_NORMAL     1000
 #define WS_CLOSE_GOING_AWAY 1001
-#define WS_CLOSE_PROTOCOL  1002
-#define WS_CLOSE_NO_STATUS 1005
-#define WS_CLOSE_BAD_DATA  1007
-#define WS_CLOSE_TOO_BIG   1009
-#define WS_CLOSE_INTERNAL  1011
+#define WS_CLOSE_PROTOCOL   1002
+#define WS_CLOSE_NO_STATUS  1005
+#define WS_CLOSE_BAD_DATA   1007
+#define WS_CLOSE_TOO_BIG    1009
+#define WS_CLOSE_INTERNAL   1011
 
 /* Control frames carry at most 125 bytes (RFC 6455 5.5). */
 #define WS_CONTROL_MAX 125
 /* 2 bytes, 8 of extended length, 4 of mask. */
-#define WS_HEADER_MAX 14
+#define WS_HEADER_MAX          14
 #define WS_DEFAULT_MAX_MESSAGE (16u << 20)
 
 /* Which side parses: a server accepts only masked frames, a client only
@@ -65,8 +65,8 @@ enum ws_event_type {
 
 struct ws_event {
     enum ws_event_type type;
-    uint8_t opcode;    /* DATA: the message's, WS_OP_TEXT or WS_OP_BINARY */
-    bool first, last;  /* DATA: the message's first / last piece */
+    uint8_t opcode;   /* DATA: the message's, WS_OP_TEXT or WS_OP_BINARY */
+    bool first, last; /* DATA: the message's first / last piece */
     const unsigned char *data; /* payload, unmasked; valid until next call */
     size_t len;
     uint16_t code; /* CLOSE: the code received (1005: none); ERROR: ours */

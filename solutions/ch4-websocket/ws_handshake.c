@@ -205,8 +205,9 @@ static int read_head(const char *buf, struct ws_request *req)
     if (f.nversion != 1 || !span_is(f.version, "13"))
         return reject(req, 426, "Sec-WebSocket-Version must be 13");
     if (f.nkey != 1 || !key_valid(f.key))
-        return reject(req, 400, "Sec-WebSocket-Key must be base64 of 16 "
-                                "bytes, once");
+        return reject(req, 400,
+                      "Sec-WebSocket-Key must be base64 of 16 "
+                      "bytes, once");
     memcpy(req->key, f.key.s, WS_KEY_LEN);
     req->key[WS_KEY_LEN] = '\0';
     return reject(req, 101, NULL);

@@ -21,8 +21,8 @@ struct ws_request {
      * otherwise the HTTP error to answer with (400, 404, 405, 426, 431,
      * 505) and close. */
     int status;
-    const char *why;  /* for an error, one line saying what was wrong */
-    size_t head_len;  /* bytes of the head, its blank line included */
+    const char *why;          /* for an error, one line saying what was wrong */
+    size_t head_len;          /* bytes of the head, its blank line included */
     char key[WS_KEY_LEN + 1]; /* Sec-WebSocket-Key, when status is 101 */
 };
 
@@ -36,8 +36,7 @@ int ws_handshake_parse(const char *buf, size_t len, size_t max,
 int ws_handshake_accept(const char *key, char out[WS_ACCEPT_LEN + 1]);
 /* The 101 response for req into buf. Its length, or -1 if it does not
  * fit or libcrypto fails. */
-int ws_handshake_response(const struct ws_request *req, char *buf,
-                          size_t size);
+int ws_handshake_response(const struct ws_request *req, char *buf, size_t size);
 /* The error response for req (status, the headers that status needs,
  * Connection: close and req->why as a text body). Its length, or -1. */
 int ws_handshake_error(const struct ws_request *req, char *buf, size_t size);

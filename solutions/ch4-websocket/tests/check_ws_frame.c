@@ -19,17 +19,16 @@ struct account {
     size_t len;
 };
 
-static void put(struct account *a, const char *fmt, const void *data,
-                size_t n)
+static void put(struct account *a, const char *fmt, const void *data, size_t n)
 {
     const unsigned char *p = data;
 
-    a->len += (size_t)snprintf(a->text + a->len, sizeof(a->text) - a->len,
-                               "%s", fmt);
+    a->len +=
+        (size_t)snprintf(a->text + a->len, sizeof(a->text) - a->len, "%s", fmt);
     for (size_t i = 0; i < n && a->len + 5 < sizeof(a->text); i++)
-        a->len += (size_t)snprintf(a->text + a->len, sizeof(a->text) - a->len,
-                                   p[i] >= 0x20 && p[i] < 0x7f ? "%c" : "\\x%02x",
-                                   p[i]);
+        a->len += (size_t)snprintf(
+            a->text + a->len, sizeof(a->text) - a->len,
+            p[i] >= 0x20 && p[i] < 0x7f ? "%c" : "\\x%02x", p[i]);
 }
 
 static bool record(struct account *a, const struct ws_event *ev)
@@ -155,8 +154,7 @@ START_TEST(test_ws_frame_rfc_length_examples)
 {
     unsigned char out[WS_HEADER_MAX];
     static const unsigned char h256[] = {0x82, 0x7e, 0x01, 0x00};
-    static const unsigned char h64k[] = {0x82, 0x7f, 0, 0, 0, 0,
-                                         0,    1,    0, 0};
+    static const unsigned char h64k[] = {0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0};
     static const unsigned char hello[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d};
     static const unsigned char mask[4] = {0x37, 0xfa, 0x21, 0x3d};
 
@@ -218,13 +216,18 @@ START_TEST(test_ws_frame_any_split)
     n += frame(buf + n, false, WS_OP_TEXT, "frag\xce", 5);
     n += frame(buf + n, false, WS_OP_CONT, "", 0);
     n += frame(buf + n, true, WS_OP_PONG, "", 0);
-    n += frame(buf + n, true, WS_OP_CONT, "\xbc" "ented", 6);
-    n += frame(buf + n, true, WS_OP_CLOSE, "\x03\xe8" "bye", 5);
+    n += frame(buf + n, true, WS_OP_CONT,
+               "\xbc"
+               "ented",
+               6);
+    n += frame(buf + n, true, WS_OP_CLOSE,
+               "\x03\xe8"
+               "bye",
+               5);
     whole = server(buf, n);
     ck_assert_str_eq(whole, want);
     for (size_t step = 1; step <= n; step++)
-        ck_assert_msg(strcmp(feed(WS_SERVER, MAX_MSG, buf, n, step), want) ==
-                          0,
+        ck_assert_msg(strcmp(feed(WS_SERVER, MAX_MSG, buf, n, step), want) == 0,
                       "split every %zu bytes: %s", step,
                       feed(WS_SERVER, MAX_MSG, buf, n, step));
 }
@@ -304,10 +307,10 @@ START_TEST(test_ws_frame_control_rules)
     unsigned char buf[512], big[126] = {0};
 
     /* 125 bytes are fine, 126 are not: refused on the header alone */
-    ck_assert_uint_eq(strncmp(server(buf, frame(buf, true, WS_OP_PING, big,
-                                                 125)),
-                              "ping:", 5),
-                      0);
+    ck_assert_uint_eq(
+        strncmp(server(buf, frame(buf, true, WS_OP_PING, big, 125)),
+                "ping:", 5),
+        0);
     ck_assert_str_eq(feed(WS_SERVER, MAX_MSG, buf,
                           frame(buf, true, WS_OP_PING, big, 126) - 126, 0),
                      "error:1002|");
@@ -401,7 +404,8 @@ START_TEST(test_ws_frame_stays_failed)
 }
 END_TEST
 
-/* --- UTF-8 ----------------------------------------------------------------- */
+/* --- UTF-8 -----------------------------------------------------------------
+ */
 
 static bool utf8_ok(const char *s, size_t n)
 {
@@ -430,12 +434,12 @@ START_TEST(test_ws_frame_utf8_rules)
     BAD("\xe0\x9f\xbf");
     BAD("\xf0\x80\x80\x80");
     BAD("\xf0\x8f\xbf\xbf");
-    BAD("\xed\xa0\x80"); /* U+D800 */
-    BAD("\xed\xbf\xbf"); /* U+DFFF */
+    BAD("\xed\xa0\x80");     /* U+D800 */
+    BAD("\xed\xbf\xbf");     /* U+DFFF */
     BAD("\xf4\x90\x80\x80"); /* U+110000 */
     BAD("\xf5\x80\x80\x80");
     BAD("\xff");
-    BAD("\xce");                 /* cut short */
+    BAD("\xce"); /* cut short */
     BAD("\xe1\xbd");
     BAD("ASCII first, then \xce\x41"); /* a lead without its continuation */
 }

@@ -70,9 +70,9 @@ START_TEST(test_ws_handshake_rfc_request)
     char resp[512];
     int n;
 
-    ck_assert_int_eq(ws_handshake_parse(rfc_request, strlen(rfc_request),
-                                        WS_HEAD_MAX, &req),
-                     1);
+    ck_assert_int_eq(
+        ws_handshake_parse(rfc_request, strlen(rfc_request), WS_HEAD_MAX, &req),
+        1);
     ck_assert_int_eq(req.status, 101);
     ck_assert_str_eq(req.key, KEY);
     ck_assert_uint_eq(req.head_len, strlen(rfc_request));
@@ -116,11 +116,10 @@ START_TEST(test_ws_handshake_case_and_lists)
                                "sec-websocket-version:13\r\n"
                                "SEC-WEBSOCKET-KEY:   " KEY "\t\r\n\r\n"),
                      101);
-    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\n" HOST UPGRADE
-                               "Connection: keep-alive\r\n"
-                               "Connection: upgrade\r\n" VERSION KEYLINE
-                               "\r\n"),
-                     101);
+    ck_assert_int_eq(
+        status_of("GET / HTTP/1.1\r\n" HOST UPGRADE "Connection: keep-alive\r\n"
+                  "Connection: upgrade\r\n" VERSION KEYLINE "\r\n"),
+        101);
     ck_assert_int_eq(status_with(GOOD_LINE, HOST, "Upgrade: foo, websocket\r\n",
                                  CONN, VERSION, KEYLINE),
                      101);
@@ -156,8 +155,8 @@ START_TEST(test_ws_handshake_version)
     const char *head = "GET / HTTP/1.1\r\n" HOST UPGRADE CONN
                        "Sec-WebSocket-Version: 8\r\n" KEYLINE "\r\n";
 
-    ck_assert_int_eq(
-        status_with(GOOD_LINE, HOST, UPGRADE, CONN, "", KEYLINE), 426);
+    ck_assert_int_eq(status_with(GOOD_LINE, HOST, UPGRADE, CONN, "", KEYLINE),
+                     426);
     ck_assert_int_eq(status_with(GOOD_LINE, HOST, UPGRADE, CONN,
                                  "Sec-WebSocket-Version: 13, 8\r\n", KEYLINE),
                      426);
@@ -203,52 +202,50 @@ START_TEST(test_ws_handshake_bad_requests)
     struct ws_request req;
     char resp[512];
 
-    ck_assert_int_eq(status_with("POST / HTTP/1.1", HOST, UPGRADE, CONN,
-                                 VERSION, KEYLINE),
-                     405);
-    ck_assert_int_eq(status_with("get / HTTP/1.1", HOST, UPGRADE, CONN,
-                                 VERSION, KEYLINE),
-                     405);
-    ck_assert_int_eq(status_with("GET / HTTP/1.0", HOST, UPGRADE, CONN,
-                                 VERSION, KEYLINE),
-                     400);
-    ck_assert_int_eq(status_with("GET / HTTP/2.0", HOST, UPGRADE, CONN,
-                                 VERSION, KEYLINE),
-                     505);
+    ck_assert_int_eq(
+        status_with("POST / HTTP/1.1", HOST, UPGRADE, CONN, VERSION, KEYLINE),
+        405);
+    ck_assert_int_eq(
+        status_with("get / HTTP/1.1", HOST, UPGRADE, CONN, VERSION, KEYLINE),
+        405);
+    ck_assert_int_eq(
+        status_with("GET / HTTP/1.0", HOST, UPGRADE, CONN, VERSION, KEYLINE),
+        400);
+    ck_assert_int_eq(
+        status_with("GET / HTTP/2.0", HOST, UPGRADE, CONN, VERSION, KEYLINE),
+        505);
     ck_assert_int_eq(
         status_with("GET /", HOST, UPGRADE, CONN, VERSION, KEYLINE), 400);
-    ck_assert_int_eq(status_with("GET  / HTTP/1.1", HOST, UPGRADE, CONN,
-                                 VERSION, KEYLINE),
-                     400);
-    ck_assert_int_eq(status_with("GET / HTTP/1.1 x", HOST, UPGRADE, CONN,
-                                 VERSION, KEYLINE),
-                     400);
-    ck_assert_int_eq(status_with(GOOD_LINE, "", UPGRADE, CONN, VERSION,
-                                 KEYLINE),
-                     400);
+    ck_assert_int_eq(
+        status_with("GET  / HTTP/1.1", HOST, UPGRADE, CONN, VERSION, KEYLINE),
+        400);
+    ck_assert_int_eq(
+        status_with("GET / HTTP/1.1 x", HOST, UPGRADE, CONN, VERSION, KEYLINE),
+        400);
+    ck_assert_int_eq(
+        status_with(GOOD_LINE, "", UPGRADE, CONN, VERSION, KEYLINE), 400);
     ck_assert_int_eq(status_with(GOOD_LINE, HOST, "", CONN, VERSION, KEYLINE),
                      400);
-    ck_assert_int_eq(status_with(GOOD_LINE, HOST, UPGRADE, "", VERSION,
-                                 KEYLINE),
-                     400);
+    ck_assert_int_eq(
+        status_with(GOOD_LINE, HOST, UPGRADE, "", VERSION, KEYLINE), 400);
     /* malformed fields: no colon, space before it, a folded line, a bare
      * CR */
-    ck_assert_int_eq(status_with(GOOD_LINE, HOST, "Upgrade websocket\r\n",
-                                 CONN, VERSION, KEYLINE),
+    ck_assert_int_eq(status_with(GOOD_LINE, HOST, "Upgrade websocket\r\n", CONN,
+                                 VERSION, KEYLINE),
                      400);
     ck_assert_int_eq(status_with(GOOD_LINE, HOST, "Upgrade : websocket\r\n",
                                  CONN, VERSION, KEYLINE),
                      400);
-    ck_assert_int_eq(status_with(GOOD_LINE, HOST, UPGRADE " x\r\n", CONN,
-                                 VERSION, KEYLINE),
-                     400);
-    ck_assert_int_eq(status_with(GOOD_LINE, HOST, "X-A: 1\r2\r\n", CONN,
-                                 VERSION, KEYLINE),
-                     400);
+    ck_assert_int_eq(
+        status_with(GOOD_LINE, HOST, UPGRADE " x\r\n", CONN, VERSION, KEYLINE),
+        400);
+    ck_assert_int_eq(
+        status_with(GOOD_LINE, HOST, "X-A: 1\r2\r\n", CONN, VERSION, KEYLINE),
+        400);
     ck_assert_int_eq(status_of("\r\n\r\n"), 400);
-    ck_assert_int_eq(ws_handshake_parse("POST / HTTP/1.1\r\n\r\n", 19,
-                                        WS_HEAD_MAX, &req),
-                     1);
+    ck_assert_int_eq(
+        ws_handshake_parse("POST / HTTP/1.1\r\n\r\n", 19, WS_HEAD_MAX, &req),
+        1);
     ck_assert_int_gt(ws_handshake_error(&req, resp, sizeof(resp)), 0);
     ck_assert_ptr_nonnull(strstr(resp, "\r\nAllow: GET\r\n"));
 }
@@ -266,9 +263,8 @@ START_TEST(test_ws_handshake_too_large)
     ck_assert_ptr_nonnull(big);
     n = snprintf(big, size, "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ");
     memset(big + n, 'a', size - (size_t)n);
-    ck_assert_int_eq(ws_handshake_parse(big, WS_HEAD_MAX - 1, WS_HEAD_MAX,
-                                        &req),
-                     0);
+    ck_assert_int_eq(
+        ws_handshake_parse(big, WS_HEAD_MAX - 1, WS_HEAD_MAX, &req), 0);
     ck_assert_int_eq(ws_handshake_parse(big, WS_HEAD_MAX, WS_HEAD_MAX, &req),
                      1);
     ck_assert_int_eq(req.status, 431);
