@@ -30,6 +30,7 @@
 #include "mqpair.h"
 #include "net.h"
 #include "opts.h"
+#include "srvkeys.h"
 #include "stats.h"
 #include "stopsig.h"
 #include "ws_frame.h"
@@ -111,18 +112,32 @@ enum counter {
     C_NCOUNTERS
 };
 
-static const struct {
-    const char *name;
-    enum stats_kind kind;
-} counters[C_NCOUNTERS] = {
-    {"conns_accepted", STATS_COUNTER}, {"conns_open", STATS_GAUGE},
-    {"upgrades", STATS_COUNTER},       {"refused", STATS_COUNTER},
-    {"pages", STATS_COUNTER},          {"msgs_in", STATS_COUNTER},
-    {"pieces_to_md", STATS_COUNTER},   {"bytes_to_md", STATS_COUNTER},
-    {"pieces_from_md", STATS_COUNTER}, {"bytes_from_md", STATS_COUNTER},
-    {"pings", STATS_COUNTER},          {"protocol_errors", STATS_COUNTER},
-    {"queue_full", STATS_COUNTER},     {"dropped_closed", STATS_COUNTER},
-    {"dropped_dup", STATS_COUNTER},
+static const struct stats_def counters[C_NCOUNTERS] = {
+    [C_CONNS_ACCEPTED] = {"conns_accepted", STATS_COUNTER},
+    [C_CONNS_OPEN] = {"conns_open", STATS_GAUGE},
+    [C_UPGRADES] = {"upgrades", STATS_COUNTER},
+    [C_REFUSED] = {"refused", STATS_COUNTER},
+    [C_PAGES] = {"pages", STATS_COUNTER},
+    [C_MSGS_IN] = {"msgs_in", STATS_COUNTER},
+    [C_PIECES_TO_MD] = {"pieces_to_md", STATS_COUNTER},
+    [C_BYTES_TO_MD] = {"bytes_to_md", STATS_COUNTER},
+    [C_PIECES_FROM_MD] = {"pieces_from_md", STATS_COUNTER},
+    [C_BYTES_FROM_MD] = {"bytes_from_md", STATS_COUNTER},
+    [C_PINGS] = {"pings", STATS_COUNTER},
+    [C_PROTOCOL_ERRORS] = {"protocol_errors", STATS_COUNTER},
+    [C_QUEUE_FULL] = {"queue_full", STATS_COUNTER},
+    [C_DROPPED_CLOSED] = {"dropped_closed", STATS_COUNTER},
+    [C_DROPPED_DUP] = {"dropped_dup", STATS_COUNTER},
+};
+
+/* What the command line sets. */
+struct options {
+    const char *addr, *dir;
+    char default_dir[SRVKEYS_PATH_MAX];
+    key_t key;
+    uint16_t port;
+    unsigned index, flags, max_conns;
+    uint64_t max_message;
 };
 
 enum conn_state {
@@ -569,29 +584,26 @@ static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
     return 0;
 }
 
-/* md woke us: drain a batch of replies; sleep again only when the queue
- * is really empty (spscq_wait_prepare closes the lost-wake-up race). */
+/* md woke us: take a batch of replies (common/spscq.c:spscq_consume
+ * sleeps again only when the queue is really empty). */
 static void md_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
-    int n;
 
     (void)fd;
     (void)what;
-    spscq_wait_ack(srv->mq.in);
-    do {
-        n = spscq_drain(srv->mq.in, reply_cb, srv, BATCH);
-        if (n < 0) {
-            log_error("queue from md: %s", strerror(errno));
-            event_base_loopbreak(srv->base);
-            return;
-        }
-        if (n == BATCH) {
-            /* More may wait: let sockets have a turn, then come back. */
-            event_active(srv->wake_ev, EV_READ, 0);
-            break;
-        }
-    } while (!spscq_wait_prepare(srv->mq.in));
+    switch (spscq_consume(srv->mq.in, reply_cb, srv, BATCH)) {
+    case SPSCQ_IDLE: break;
+    case SPSCQ_MORE:
+        /* More may wait: let sockets have a turn, then come back. */
+        event_active(srv->wake_ev, EV_READ, 0);
+        break;
+    case SPSCQ_BLOCKED: /* reply_cb never refuses */
+    case SPSCQ_ERROR:
+        log_error("queue from md: %s", strerror(errno));
+        event_base_loopbreak(srv->base);
+        return;
+    }
     stats_commit(&srv->stats);
 }
 
@@ -647,20 +659,6 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
     net_accept_backoff(lev);
 }
 
-static int stats_setup(struct stats *st, key_t key)
-{
-    if (stats_create(st, key, "ws_conn") < 0)
-        return -1;
-    for (int i = 0; i < C_NCOUNTERS; i++) {
-        if (stats_register(st, counters[i].name, counters[i].kind) != i) {
-            stats_remove(st);
-            return -1;
-        }
-    }
-    stats_start(st);
-    return 0;
-}
-
 static void free_all_conns(struct server *srv)
 {
     uint32_t cursor = 0;
@@ -670,41 +668,31 @@ static void free_all_conns(struct server *srv)
         conn_free(obj);
 }
 
-int main(int argc, char **argv)
+static void parse_options(struct options *o, int argc, char **argv)
 {
-    static struct server srv; /* holds a CHUNK-sized piece buffer */
-    struct stopsig *ss = NULL;
-    const char *addr = DEFAULT_ADDR, *dir = NULL;
-    char default_dir[MQPAIR_PATH_MAX];
-    key_t key = MQPAIR_DEFAULT_KEY;
-    uint16_t port = DEFAULT_PORT;
-    unsigned index = 0, flags = 0, max_conns = DEFAULT_CONNS;
-    int c, rc = 1;
+    int c;
 
-    log_init(argv[0], LOG_INFO);
-    opts_init(usage);
     opterr = 0;
-    srv.max_message = WS_DEFAULT_MAX_MESSAGE;
     while ((c = getopt(argc, argv, ":ha:p:k:d:i:c:m:rvq")) != -1) {
         switch (c) {
         case 'h': opts_help();
-        case 'a': addr = opts_addr_arg(optarg); break;
-        case 'p': port = opts_port_arg(optarg); break;
-        case 'k': key = opts_key_arg(optarg); break;
-        case 'd': dir = optarg; break;
+        case 'a': o->addr = opts_addr_arg(optarg); break;
+        case 'p': o->port = opts_port_arg(optarg); break;
+        case 'k': o->key = opts_key_arg(optarg); break;
+        case 'd': o->dir = optarg; break;
         case 'i':
-            index =
-                (unsigned)opts_uint_arg("index", optarg, 0, MQPAIR_MAX_IO - 1);
+            o->index =
+                (unsigned)opts_uint_arg("index", optarg, 0, SRVKEYS_MAX_IO - 1);
             break;
         case 'c':
-            max_conns = (unsigned)opts_uint_arg("connection limit", optarg, 1,
-                                                FLOWTAB_MAX);
+            o->max_conns = (unsigned)opts_uint_arg("connection limit", optarg,
+                                                   1, FLOWTAB_MAX);
             break;
         case 'm':
-            srv.max_message =
+            o->max_message =
                 opts_size_arg("message size", optarg, 0, (size_t)1 << 30);
             break;
-        case 'r': flags |= NET_REUSEPORT; break;
+        case 'r': o->flags |= NET_REUSEPORT; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
@@ -712,72 +700,134 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         opts_fail("unexpected argument '%s'", argv[optind]);
-    if (!dir)
-        dir = mqpair_default_dir(default_dir, sizeof(default_dir));
+    if (!o->dir)
+        o->dir = mqpair_default_dir(o->default_dir, sizeof(o->default_dir));
+}
 
+/* Statistics and queues: what ws_conn shares with md. */
+static int open_shared(struct server *srv, const struct options *o)
+{
+    key_t stats_key = srvkeys_io_stats(o->key, o->index);
+
+    if (mqpair_private_dir(o->dir) < 0) {
+        log_error("FIFO directory %s: %s", o->dir, strerror(errno));
+        return -1;
+    }
+    if (stats_create_table(&srv->stats, stats_key, "ws_conn", counters,
+                           C_NCOUNTERS) < 0) {
+        log_error("statistics key %#x: %s", (unsigned)stats_key,
+                  errno == EEXIST ? "in use by a live process"
+                                  : strerror(errno));
+        return -1;
+    }
+    if (mqpair_open(&srv->mq, o->key, o->dir, o->index, MQPAIR_IO) < 0) {
+        log_error("queues %#x in %s: %s", (unsigned)o->key, o->dir,
+                  strerror(errno));
+        stats_remove(&srv->stats);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_shared(struct server *srv)
+{
+    mqpair_close(&srv->mq);
+    stats_remove(&srv->stats);
+}
+
+/* The events besides the connections': md's wake-ups, the retry timer,
+ * the once-per-turn wake of md. */
+static int add_events(struct server *srv)
+{
+    srv->wake_ev = event_new(srv->base, spscq_wait_fd(srv->mq.in),
+                             EV_READ | EV_PERSIST, md_wake_cb, srv);
+    if (!srv->wake_ev || event_add(srv->wake_ev, NULL) < 0) {
+        log_error("cannot watch the queue from md");
+        return -1;
+    }
+    srv->retry_ev = evtimer_new(srv->base, retry_cb, srv);
+    if (!srv->retry_ev) {
+        log_error("cannot create the retry timer");
+        return -1;
+    }
+    srv->flush_ev = event_new(srv->base, -1, 0, flush_cb, srv);
+    if (!srv->flush_ev) {
+        log_error("cannot create the wake-up event");
+        return -1;
+    }
+    /* Replies may have queued while no ws_conn ran: look now. */
+    event_active(srv->wake_ev, EV_READ, 0);
+    return 0;
+}
+
+static void free_events(struct server *srv)
+{
+    if (srv->flush_ev)
+        event_free(srv->flush_ev);
+    if (srv->retry_ev)
+        event_free(srv->retry_ev);
+    if (srv->wake_ev)
+        event_free(srv->wake_ev);
+}
+
+static int start_listening(struct server *srv, const struct options *o)
+{
+    srv->lev =
+        net_listen(srv->base, o->addr, o->port, o->flags, accept_cb, srv);
+    if (!srv->lev) {
+        log_error("cannot listen on %s port %u: %s", o->addr, o->port,
+                  strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(srv->lev, accept_error_cb);
+    if (net_announce(srv->lev) < 0) {
+        log_error("cannot write to stdout: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static struct server srv; /* holds a CHUNK-sized piece buffer */
+    struct options o = {.addr = DEFAULT_ADDR,
+                        .key = SRVKEYS_DEFAULT_BASE,
+                        .port = DEFAULT_PORT,
+                        .max_conns = DEFAULT_CONNS,
+                        .max_message = WS_DEFAULT_MAX_MESSAGE};
+    struct stopsig *ss = NULL;
+    int rc = 1;
+
+    log_init(argv[0], LOG_INFO);
+    opts_init(usage);
+    parse_options(&o, argc, argv);
     TAILQ_INIT(&srv.stalled);
+    srv.max_message = o.max_message;
     srv.page_len = strlen(ws_page);
     srv.base = event_base_new();
-    srv.flows = flowtab_new(max_conns);
+    srv.flows = flowtab_new(o.max_conns);
     if (!srv.base || !srv.flows) {
         log_error("out of memory");
         goto out_free_base;
     }
-    if (mqpair_private_dir(dir) < 0) {
-        log_error("FIFO directory %s: %s", dir, strerror(errno));
+    if (open_shared(&srv, &o) < 0)
         goto out_free_base;
-    }
-    if (stats_setup(&srv.stats, mqpair_io_stats_key(key, index)) < 0) {
-        log_error(
-            "statistics key %#x: %s", (unsigned)mqpair_io_stats_key(key, index),
-            errno == EEXIST ? "in use by a live process" : strerror(errno));
-        goto out_free_base;
-    }
-    if (mqpair_open(&srv.mq, key, dir, index, MQPAIR_IO) < 0) {
-        log_error("queues %#x in %s: %s", (unsigned)key, dir, strerror(errno));
-        goto out_remove_stats;
-    }
     ss = stopsig_new(srv.base, NULL, NULL);
-    srv.wake_ev = event_new(srv.base, spscq_wait_fd(srv.mq.in),
-                            EV_READ | EV_PERSIST, md_wake_cb, &srv);
-    srv.retry_ev = evtimer_new(srv.base, retry_cb, &srv);
-    srv.flush_ev = event_new(srv.base, -1, 0, flush_cb, &srv);
-    if (!ss || !srv.wake_ev || !srv.retry_ev || !srv.flush_ev ||
-        event_add(srv.wake_ev, NULL) < 0) {
-        log_error("cannot set up events");
-        goto out_free_events;
+    if (!ss) {
+        log_error("cannot watch signals: %s", strerror(errno));
+        goto out_close_shared;
     }
-    /* Replies may have queued while no ws_conn ran: look now. */
-    event_active(srv.wake_ev, EV_READ, 0);
-    srv.lev = net_listen(srv.base, addr, port, flags, accept_cb, &srv);
-    if (!srv.lev) {
-        log_error("cannot listen on %s port %u: %s", addr, port,
-                  strerror(errno));
-        goto out_free_events;
-    }
-    evconnlistener_set_error_cb(srv.lev, accept_error_cb);
-    if (net_announce(srv.lev) < 0) {
-        log_error("cannot write to stdout: %s", strerror(errno));
-        goto out_free_listener;
-    }
-
-    if (event_base_dispatch(srv.base) == 0 && stopsig_caught(ss))
+    if (add_events(&srv) == 0 && start_listening(&srv, &o) == 0 &&
+        event_base_dispatch(srv.base) == 0 && stopsig_caught(ss))
         rc = 0;
 
-out_free_listener:
-    evconnlistener_free(srv.lev);
+    if (srv.lev)
+        evconnlistener_free(srv.lev);
     free_all_conns(&srv);
-out_free_events:
-    if (srv.flush_ev)
-        event_free(srv.flush_ev);
-    if (srv.retry_ev)
-        event_free(srv.retry_ev);
-    if (srv.wake_ev)
-        event_free(srv.wake_ev);
+    free_events(&srv);
     stopsig_free(ss);
-    mqpair_close(&srv.mq);
-out_remove_stats:
-    stats_remove(&srv.stats);
+out_close_shared:
+    close_shared(&srv);
 out_free_base:
     flowtab_free(srv.flows);
     if (srv.base)

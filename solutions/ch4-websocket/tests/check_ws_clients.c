@@ -40,7 +40,7 @@ static const char *find_program(const char *const paths[],
         const char *argv[8] = {paths[i]};
         for (int j = 0; probe[j] && j < 6; j++)
             argv[j + 1] = probe[j];
-        if (harness_run(argv, harness_ms(10000), NULL, NULL) == 0)
+        if (harness_run(argv, 10000, NULL, NULL) == 0)
             return paths[i];
     }
     return NULL;
@@ -67,7 +67,7 @@ START_TEST(test_ws_clients_python)
     {
         const char *argv[] = {python, "tests/ws_python.py", port, small_port,
                               NULL};
-        rc = harness_run(argv, harness_ms(120000), &out, &err);
+        rc = harness_run(argv, 120000, &out, &err);
     }
     if (rc != 0)
         fail_with("tests/ws_python.py", rc, out, err);
@@ -106,7 +106,7 @@ START_TEST(test_ws_clients_node)
     snprintf(port, sizeof(port), "%u", srv.port);
     {
         const char *argv[] = {node, flag, "tests/ws_node.mjs", port, NULL};
-        rc = harness_run(argv, harness_ms(60000), &out, &err);
+        rc = harness_run(argv, 60000, &out, &err);
     }
     if (rc != 0)
         fail_with("tests/ws_node.mjs", rc, out, err);
@@ -161,7 +161,7 @@ START_TEST(test_ws_clients_chromium)
                               "--dump-dom",
                               url,
                               NULL};
-        rc = harness_run(argv, harness_ms(60000), &out, &err);
+        rc = harness_run(argv, 60000, &out, &err);
     }
     if (rc != 0)
         fail_with("chromium --dump-dom", rc, out, err);

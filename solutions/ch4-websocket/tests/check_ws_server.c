@@ -4,7 +4,9 @@
  * mid-frame), and md killed while messages stream. */
 #include "wstest.h"
 
+#include "fixture.h"
 #include "mqpair.h"
+#include "srvkeys.h"
 
 #include <check.h>
 #include <errno.h>
@@ -616,22 +618,70 @@ START_TEST(test_ws_server_md_killed_during_stream)
 }
 END_TEST
 
-/* The usual conventions: -h, a bad option, a port in use. */
+/* echosvr_ws, the launcher: md killed with SIGKILL is restarted and the
+ * connection does not notice; SIGTERM stops everything and leaves no
+ * segment behind. */
+START_TEST(test_ws_server_launcher)
+{
+    struct wstest_server keys = {.slot = 3, .no_md = true};
+    struct hproc *l;
+    uint64_t restarts = 0;
+    int fd;
+
+    keys.base = (key_t)(harness_key_base() + 8 * keys.slot);
+    snprintf(keys.key, sizeof(keys.key), "%#x", (unsigned)keys.base);
+    {
+        const char *argv[] = {"./echosvr_ws", "-q",     "-p", "0",
+                              "-k",           keys.key, NULL};
+        l = fixture_start(argv);
+    }
+    fd = wstest_open(l->port);
+    echo_ok(fd, 1, "before", 6);
+    kill(fixture_writer_pid(srvkeys_md_stats(keys.base)), SIGKILL);
+    echo_ok(fd, 1, "after md died", 13);
+    for (int i = 0; i < 100 && restarts == 0; i++, usleep(20000))
+        restarts =
+            fixture_counter(srvkeys_launcher_stats(keys.base), "md_restarts");
+    ck_assert_uint_eq(restarts, 1);
+    close(fd);
+    fixture_stop_clean(l, 5000);
+    ck_assert(!fixture_segment_exists(srvkeys_io2md(keys.base, 0)));
+    ck_assert(!fixture_segment_exists(srvkeys_md2io(keys.base, 0)));
+    ck_assert(!fixture_segment_exists(srvkeys_io_stats(keys.base, 0)));
+    ck_assert(!fixture_segment_exists(srvkeys_md_stats(keys.base)));
+    ck_assert(!fixture_segment_exists(srvkeys_launcher_stats(keys.base)));
+}
+END_TEST
+
+/* The usual conventions: -h, bad options, and a port in use (one line
+ * naming it, exit 1). */
 START_TEST(test_ws_server_options)
 {
-    const char *help[] = {"./ws_conn", "-h", NULL};
-    const char *bad[] = {"./ws_conn", "-m", "lots", NULL};
+    const char *bad_size[] = {"./ws_conn", "-m", "lots", NULL};
     const char *extra[] = {"./ws_conn", "surplus", NULL};
-    char *out = NULL, *err = NULL;
+    struct wstest_server other = {.slot = 2};
+    char port[8], *err = NULL;
 
-    ck_assert_int_eq(harness_run(help, 2000, &out, NULL), 0);
-    ck_assert_ptr_nonnull(strstr(out, "usage: ws_conn"));
-    free(out);
-    ck_assert_int_eq(harness_run(bad, 2000, NULL, &err), 2);
-    ck_assert_msg(strncmp(err, "ws_conn: ", 9) == 0, "%s", err);
-    ck_assert_ptr_nonnull(strstr(err, "message size"));
+    fixture_check_help("./ws_conn", "-m SIZE");
+    fixture_check_bad_args(bad_size, "message size");
+    fixture_check_bad_args(extra, "surplus");
+    start();
+    /* a second server on other keys, but the same port */
+    wstest_start(&other, NULL);
+    fixture_stop_clean(other.io, 5000);
+    snprintf(port, sizeof(port), "%u", srv.port);
+    {
+        const char *argv[] = {"./ws_conn", "-q", "-p",      port, "-k",
+                              other.key,   "-d", other.dir, NULL};
+        ck_assert_int_eq(harness_run(argv, 5000, NULL, &err), 1);
+    }
+    ck_assert_msg(strstr(err, "Address already in use") &&
+                      strchr(err, '\n') == err + strlen(err) - 1,
+                  "not one line naming the port: %s", err);
     free(err);
-    ck_assert_int_eq(harness_run(extra, 2000, NULL, NULL), 2);
+    fixture_stop_clean(other.md, 5000);
+    srvkeys_remove(other.base, other.dir, 1);
+    wstest_stop(&srv);
 }
 END_TEST
 
@@ -660,6 +710,7 @@ Suite *ws_server_suite(void)
     tcase_add_test(errors, test_ws_server_client_vanishes);
     tcase_add_test(md, test_ws_server_duplicate_replies_dropped);
     tcase_add_test(md, test_ws_server_md_killed_during_stream);
+    tcase_add_test(md, test_ws_server_launcher);
     suite_add_tcase(s, hs);
     suite_add_tcase(s, frames);
     suite_add_tcase(s, errors);

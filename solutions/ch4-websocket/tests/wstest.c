@@ -1,7 +1,9 @@
 /* wstest.c -- md and ws_conn for the tests, and a raw WebSocket client. */
 #include "wstest.h"
 
-#include "mqpair.h"
+#include "fixture.h"
+
+#include "srvkeys.h"
 
 #include <check.h>
 #include <errno.h>
@@ -56,26 +58,16 @@ void wstest_start(struct wstest_server *s, const char *const extra[])
 void wstest_kill_md(struct wstest_server *s)
 {
     kill(s->md->pid, SIGKILL);
-    ck_assert_int_eq(harness_wait(s->md, harness_ms(3000)), -1);
+    ck_assert_int_eq(harness_wait(s->md, 3000), -1);
     s->md = start_md(s);
-}
-
-static void stop_one(struct hproc *p, const char *name)
-{
-    int rc = harness_stop(p, SIGTERM, harness_ms(5000));
-    char *err = harness_stderr(p);
-
-    ck_assert_msg(rc == 0, "%s: exit %d on SIGTERM; stderr:\n%s", name, rc,
-                  err);
-    free(err);
 }
 
 void wstest_stop(struct wstest_server *s)
 {
-    stop_one(s->io, "ws_conn");
+    fixture_stop_clean(s->io, 5000);
     if (s->md)
-        stop_one(s->md, "md");
-    mqpair_remove_all(s->base, s->dir, 1);
+        fixture_stop_clean(s->md, 5000);
+    srvkeys_remove(s->base, s->dir, 1);
 }
 
 static void set_timeout(int fd, int ms)
