@@ -653,6 +653,25 @@ START_TEST(test_ws_server_launcher)
 }
 END_TEST
 
+/* The benchmark client works (its figures are not checked: they depend
+ * on the machine): a second of load, every echo checked by wsbench. */
+START_TEST(test_ws_server_bench_client_runs)
+{
+    char port[8], *out = NULL;
+    const char *argv[] = {
+        "./bench/wsbench", "-m", port, "1000", "4", "1", NULL};
+
+    start();
+    snprintf(port, sizeof(port), "%u", srv.port);
+    ck_assert_int_eq(harness_run(argv, 10000, &out, NULL), 0);
+    ck_assert_msg(strstr(out, "conns=4 size=1000 ") &&
+                      !strstr(out, "messages=0 "),
+                  "%s", out);
+    free(out);
+    wstest_stop(&srv);
+}
+END_TEST
+
 /* The usual conventions: -h, bad options, and a port in use (one line
  * naming it, exit 1). */
 START_TEST(test_ws_server_options)
@@ -703,6 +722,7 @@ Suite *ws_server_suite(void)
     tcase_add_test(frames, test_ws_server_fragments_and_ping);
     tcase_add_test(frames, test_ws_server_frames_and_segments);
     tcase_add_test(frames, test_ws_server_close_handshake);
+    tcase_add_test(frames, test_ws_server_bench_client_runs);
     tcase_add_test(errors, test_ws_server_unmasked_1002);
     tcase_add_test(errors, test_ws_server_control_rules_1002);
     tcase_add_test(errors, test_ws_server_bad_utf8_1007);
