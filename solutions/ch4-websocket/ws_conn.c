@@ -659,13 +659,37 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
     net_accept_backoff(lev);
 }
 
+/* The server is stopping: a WebSocket that has not had our close frame
+ * gets 1001 (going away) behind what is queued, in one write that does
+ * not wait. A client that stopped reading gets what fits in its socket
+ * buffer, and may see the connection end inside a frame. */
+static void conn_goodbye(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+
+    if (c->state == CONN_OPEN || c->state == CONN_CLOSING) {
+        size_t len;
+        unsigned char *data;
+
+        c->close_code = WS_CLOSE_GOING_AWAY;
+        conn_send_close(c);
+        /* The bufferevent owns the output's start: copy, do not drain. */
+        len = evbuffer_get_length(out);
+        data = evbuffer_pullup(out, -1);
+        if (data && send(bufferevent_getfd(c->bev), data, len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+            log_debug("flow %#x: no room for the close frame", c->flow);
+    }
+    conn_free(c);
+}
+
 static void free_all_conns(struct server *srv)
 {
     uint32_t cursor = 0;
     void *obj;
 
     while (flowtab_next(srv->flows, &cursor, &obj))
-        conn_free(obj);
+        conn_goodbye(obj);
 }
 
 static void parse_options(struct options *o, int argc, char **argv)

@@ -312,6 +312,31 @@ START_TEST(test_ws_server_close_handshake)
 }
 END_TEST
 
+/* SIGTERM: open WebSockets are told 1001 (going away) before the server
+ * exits, cleanly. */
+START_TEST(test_ws_server_stop_says_going_away)
+{
+    int fd;
+
+    start();
+    fd = wstest_open(srv.port);
+    echo_ok(fd, 1, "hi", 2);
+    fixture_stop_clean(srv.io, 5000);
+    {
+        struct wstest_frame f;
+        ck_assert_int_eq(wstest_read_frame(fd, &f), 0);
+        ck_assert_uint_eq(f.opcode, 8);
+        ck_assert_uint_eq(f.len, 2);
+        ck_assert_int_eq(f.data[0] << 8 | f.data[1], 1001);
+        free(f.data);
+    }
+    ck_assert(wstest_closed_within(fd, 3000));
+    close(fd);
+    fixture_stop_clean(srv.md, 5000);
+    srvkeys_remove(srv.base, srv.dir, 1);
+}
+END_TEST
+
 /* --- what clients would not send ------------------------------------------ */
 
 START_TEST(test_ws_server_unmasked_1002)
@@ -724,6 +749,7 @@ Suite *ws_server_suite(void)
     tcase_add_test(frames, test_ws_server_fragments_and_ping);
     tcase_add_test(frames, test_ws_server_frames_and_segments);
     tcase_add_test(frames, test_ws_server_close_handshake);
+    tcase_add_test(frames, test_ws_server_stop_says_going_away);
     tcase_add_test(frames, test_ws_server_bench_client_runs);
     tcase_add_test(errors, test_ws_server_unmasked_1002);
     tcase_add_test(errors, test_ws_server_control_rules_1002);
