@@ -23,12 +23,13 @@
  * the parser, stops reading; once md has answered everything sent so
  * far, the close frame goes out (the client's code echoed, or ours: 1002,
  * 1007, 1009), the socket is shut for writing, and what the client still
- * sends is read and discarded until it closes (at most LINGER_SEC), so
+ * sends is read and discarded until it closes (LINGER_SEC at most), so
  * that unread bytes never turn our close into a reset. */
 #include "flowtab.h"
 #include "log.h"
 #include "mqpair.h"
 #include "net.h"
+#include "now.h"
 #include "opts.h"
 #include "srvkeys.h"
 #include "stats.h"
@@ -65,8 +66,10 @@
 #define PIECE_LAST  0x80
 /* Replies handled per wake-up before other events get a turn. */
 #define BATCH 256
-/* A client has this long to send its request head (slow clients must not
- * hold connections forever), and to close after our close frame. */
+/* A client has this long to send its request head, and to close after our
+ * last bytes: deadlines from the start of each state, so that a client
+ * trickling a byte at a time cannot hold a connection for ever. (The same
+ * times bound silence, through the bufferevent's read timeout.) */
 #define HANDSHAKE_SEC 10
 #define LINGER_SEC    2
 
@@ -162,6 +165,7 @@ struct conn {
     uint16_t close_code; /* what our close frame says; 1005: no code */
     uint64_t seq_out;    /* seq of the next piece to md */
     uint64_t seq_in;     /* seq of the next reply expected */
+    int64_t deadline_ns; /* handshake or linger ends by then; 0: none */
     bool paused_out;     /* output backed up: not reading */
     bool stalled;        /* queue to md full: not reading */
     TAILQ_ENTRY(conn) stall_link;
@@ -232,6 +236,7 @@ static void conn_linger(struct conn *c)
     struct timeval linger = {LINGER_SEC, 0};
 
     c->state = CONN_LINGER;
+    c->deadline_ns = now_mono_ns() + LINGER_SEC * 1000000000LL;
     c->paused_out = false;
     evbuffer_drain(bufferevent_get_input(c->bev), (size_t)-1);
     bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
@@ -275,7 +280,7 @@ static void conn_start_close(struct conn *c, uint16_t code)
  * now, without waiting for md. */
 static void conn_abort(struct conn *c, const char *why)
 {
-    log_error("flow %#x: %s; closing it with 1011", c->flow, why);
+    log_error_limited("flow %#x: %s; closing it with 1011", c->flow, why);
     c->msg_ready = false;
     c->close_code = WS_CLOSE_INTERNAL;
     evbuffer_drain(c->msg, (size_t)-1);
@@ -434,6 +439,7 @@ static void conn_handshake(struct conn *c)
         (n = ws_handshake_response(&req, resp, sizeof(resp))) > 0) {
         evbuffer_add(out, resp, (size_t)n);
         c->state = CONN_OPEN;
+        c->deadline_ns = 0;
         bufferevent_set_timeouts(c->bev, NULL, NULL);
         stats_add(&c->srv->stats, C_UPGRADES, 1);
         conn_process(c); /* a first frame may have come with the head */
@@ -456,6 +462,12 @@ static void conn_handshake(struct conn *c)
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
+
+    if (c->deadline_ns && now_mono_ns() > c->deadline_ns) {
+        log_debug("flow %#x: past its deadline", c->flow);
+        conn_free(c);
+        return;
+    }
 
     switch (c->state) {
     case CONN_HANDSHAKE: conn_handshake(c); break;
@@ -621,6 +633,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     if (!c)
         goto out_close_fd;
     c->srv = srv;
+    c->deadline_ns = now_mono_ns() + HANDSHAKE_SEC * 1000000000LL;
     ws_parser_init(&c->parser, WS_SERVER, srv->max_message);
     c->msg = evbuffer_new();
     if (!c->msg)

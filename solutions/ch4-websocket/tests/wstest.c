@@ -26,12 +26,16 @@
 #define KEY    "dGhlIHNhbXBsZSBub25jZQ=="
 #define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
+/* md, once it is serving: its stop signals are handled from then on, so
+ * a test that stops it at once still sees a clean exit. */
 static struct hproc *start_md(struct wstest_server *s)
 {
-    const char *argv[] = {MD_PATH, "-q", "-k", s->key, "-d", s->dir, NULL};
+    const char *argv[] = {MD_PATH, "-k", s->key, "-d", s->dir, NULL};
     struct hproc *md = harness_start(argv);
 
     ck_assert_msg(md != NULL, "md did not start: %s", harness_error());
+    if (fixture_wait_stderr(md, "serving", 5000) < 0)
+        fixture_fail_with(md, "md did not start serving");
     return md;
 }
 
