@@ -179,6 +179,8 @@ static int read_head(const char *buf, struct ws_request *req)
     int status;
 
     eol = memchr(buf, '\r', (size_t)(end - buf));
+    if (eol[1] != '\n')
+        return reject(req, 400, "malformed request line");
     line = (struct span){buf, (size_t)(eol - buf)};
     status = read_request_line(line, &target, &http11, &req->why);
     if (status)

@@ -243,6 +243,8 @@ START_TEST(test_ws_handshake_bad_requests)
         status_with(GOOD_LINE, HOST, "X-A: 1\r2\r\n", CONN, VERSION, KEYLINE),
         400);
     ck_assert_int_eq(status_of("\r\n\r\n"), 400);
+    /* a bare CR in the request line: not a line end */
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\rXHost: x\r\n\r\n"), 400);
     ck_assert_int_eq(
         ws_handshake_parse("POST / HTTP/1.1\r\n\r\n", 19, WS_HEAD_MAX, &req),
         1);
