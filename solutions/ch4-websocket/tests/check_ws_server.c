@@ -463,6 +463,31 @@ START_TEST(test_ws_server_client_vanishes)
 }
 END_TEST
 
+/* A client that trickles its head a byte a second, each byte inside the
+ * idle timeout, is still dropped once the 10 s for a head are up. */
+START_TEST(test_ws_server_trickling_head_dropped)
+{
+    const char start_of_head[] = "GET / HTTP/1.1\r\nX-Slow: ";
+    bool closed = false;
+    int fd, waited;
+
+    start();
+    fd = harness_connect(srv.port);
+    ck_assert_int_eq(
+        harness_write_all(fd, start_of_head, sizeof(start_of_head) - 1), 0);
+    for (waited = 0; waited < 14 && !closed; waited++) {
+        if (send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+            break; /* already closed by the server */
+        closed = wstest_closed_within(fd, 1000);
+    }
+    ck_assert_msg(closed || waited < 14,
+                  "a head trickled for 14 s kept its connection");
+    ck_assert_int_ge(waited, 9); /* and not before its 10 s */
+    close(fd);
+    wstest_stop(&srv);
+}
+END_TEST
+
 /* --- md answering twice, md killed ------------------------------------------
  */
 
@@ -760,6 +785,7 @@ Suite *ws_server_suite(void)
     tcase_add_test(errors, test_ws_server_bad_utf8_1007);
     tcase_add_test(errors, test_ws_server_too_big_1009);
     tcase_add_test(errors, test_ws_server_client_vanishes);
+    tcase_add_test(errors, test_ws_server_trickling_head_dropped);
     tcase_add_test(md, test_ws_server_duplicate_replies_dropped);
     tcase_add_test(md, test_ws_server_md_killed_during_stream);
     tcase_add_test(md, test_ws_server_launcher);
