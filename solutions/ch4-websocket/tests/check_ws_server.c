@@ -488,6 +488,34 @@ START_TEST(test_ws_server_trickling_head_dropped)
 }
 END_TEST
 
+/* After its close frame the server reads and discards what the client
+ * still sends, but for 2 s at most, however the bytes trickle in. */
+START_TEST(test_ws_server_linger_bounded)
+{
+    struct wstest_frame f;
+    bool closed = false;
+    int fd, waited;
+
+    start();
+    fd = wstest_open(srv.port);
+    wstest_send_raw(fd, true, 1, "naked", 5, false);
+    ck_assert_int_eq(wstest_read_frame(fd, &f), 0);
+    ck_assert_uint_eq(f.opcode, 8);
+    free(f.data);
+    /* The server shuts its side at once (we read EOF); it closes for good
+     * when a send of ours fails (its reset came back). */
+    for (waited = 0; waited < 12 && !closed; waited++) {
+        closed = send(fd, "zz", 2, MSG_NOSIGNAL) < 0;
+        usleep(500000);
+    }
+    ck_assert_msg(closed, "a client trickling bytes after the close kept "
+                          "the connection for 6 s");
+    ck_assert_int_ge(waited, 4); /* and not before its 2 s */
+    close(fd);
+    wstest_stop(&srv);
+}
+END_TEST
+
 /* --- md answering twice, md killed ------------------------------------------
  */
 
@@ -786,6 +814,7 @@ Suite *ws_server_suite(void)
     tcase_add_test(errors, test_ws_server_too_big_1009);
     tcase_add_test(errors, test_ws_server_client_vanishes);
     tcase_add_test(errors, test_ws_server_trickling_head_dropped);
+    tcase_add_test(errors, test_ws_server_linger_bounded);
     tcase_add_test(md, test_ws_server_duplicate_replies_dropped);
     tcase_add_test(md, test_ws_server_md_killed_during_stream);
     tcase_add_test(md, test_ws_server_launcher);
