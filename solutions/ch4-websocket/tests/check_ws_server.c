@@ -704,19 +704,23 @@ END_TEST
 
 /* echosvr_ws, the launcher: md killed with SIGKILL is restarted and the
  * connection does not notice; SIGTERM stops everything and leaves no
- * segment behind. */
+ * segment and no FIFO behind. (Its FIFO directory is one of the
+ * runner's, so that a failing test, whose launcher dies by SIGKILL,
+ * leaves nothing in /tmp either.) */
 START_TEST(test_ws_server_launcher)
 {
     struct wstest_server keys = {.slot = 3, .no_md = true};
+    char fifo[SRVKEYS_PATH_MAX];
     struct hproc *l;
     uint64_t restarts = 0;
     int fd;
 
     keys.base = (key_t)(harness_key_base() + 8 * keys.slot);
     snprintf(keys.key, sizeof(keys.key), "%#x", (unsigned)keys.base);
+    snprintf(keys.dir, sizeof(keys.dir), "%s/launcher", harness_tmpdir());
     {
-        const char *argv[] = {"./echosvr_ws", "-q",     "-p", "0",
-                              "-k",           keys.key, NULL};
+        const char *argv[] = {"./echosvr_ws", "-q", "-p",     "0", "-k",
+                              keys.key,       "-d", keys.dir, NULL};
         l = fixture_start(argv);
     }
     fd = wstest_open(l->port);
@@ -728,7 +732,12 @@ START_TEST(test_ws_server_launcher)
             fixture_counter(srvkeys_launcher_stats(keys.base), "md_restarts");
     ck_assert_uint_eq(restarts, 1);
     close(fd);
+    srvkeys_fifo(fifo, sizeof(fifo), keys.dir, "io2md", 0);
+    ck_assert_msg(access(fifo, F_OK) == 0, "no FIFO %s while running", fifo);
     fixture_stop_clean(l, 5000);
+    ck_assert_msg(access(fifo, F_OK) != 0, "%s is still there", fifo);
+    srvkeys_fifo(fifo, sizeof(fifo), keys.dir, "md2io", 0);
+    ck_assert_msg(access(fifo, F_OK) != 0, "%s is still there", fifo);
     ck_assert(!fixture_segment_exists(srvkeys_io2md(keys.base, 0)));
     ck_assert(!fixture_segment_exists(srvkeys_md2io(keys.base, 0)));
     ck_assert(!fixture_segment_exists(srvkeys_io_stats(keys.base, 0)));
