@@ -11,9 +11,12 @@
 # In course order (tutorial sections), not alphabetical: ch4-shm-stats
 # (4.1) comes before ch4-mq (4.2-4.5).
 CHAPTERS := ch3-echo ch3-timeout ch4-shm-stats ch4-mq ch5-cache
-DEPS_PKGS := libevent-dev check pkg-config
+# Reference programs that stand alone (not an exercise's files), built and
+# tested like chapters; absent from a student copy (make handout).
+SOLUTIONS := $(patsubst %/Makefile,%,$(wildcard solutions/ch4-websocket/Makefile))
+DEPS_PKGS := libevent-dev check pkg-config libssl-dev python3-websockets
 
-all: $(CHAPTERS)
+all: $(CHAPTERS) $(SOLUTIONS)
 
 common: deps-quiet
 	$(MAKE) -C common
@@ -21,9 +24,12 @@ common: deps-quiet
 # Chapters build after common/, so parallel sub-makes never race on it.
 $(CHAPTERS): common
 	$(MAKE) -C $@
+# The WebSocket server runs ch4-mq's md.
+$(SOLUTIONS): common ch4-mq
+	$(MAKE) -C $@
 
 # One check target per directory, all after the build.
-CHECKS := $(addprefix check-,common $(CHAPTERS))
+CHECKS := $(addprefix check-,common $(CHAPTERS) $(SOLUTIONS))
 # -k: one failing suite does not hide the results of the others.
 check: deps
 	$(MAKE) all
@@ -48,12 +54,21 @@ bench: $(BENCHES)
 $(BENCHES): bench-%: all
 	$(MAKE) -C $* bench
 
+# `make deps WITH=chromium` also installs Chromium, which the WebSocket
+# tests use as a real browser when it is there (CI does).
+ifneq ($(filter chromium,$(WITH)),)
+deps: deps-chromium
+endif
+deps-chromium:
+	@./scripts/deps.sh optional-command chromium chromium
+.PHONY: deps-chromium
+
 clean:
 	$(MAKE) -C common clean
-	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
+	for c in $(CHAPTERS) $(SOLUTIONS); do $(MAKE) -C $$c clean || exit 1; done
 
 .PHONY: all common check demo deps deps-quiet bench clean $(CHAPTERS) $(CHECKS) \
-        $(BENCHES)
+        $(BENCHES) $(SOLUTIONS)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -1,7 +1,9 @@
 #!/bin/sh
-# deps.sh -- make sure libevent, Check and pkg-config are installed.
+# deps.sh -- make sure libevent, Check, libcrypto, pkg-config and (for the
+# WebSocket tests) Python's websockets are installed.
 # usage: deps.sh install|check PACKAGE...
 #        deps.sh optional PKG-CONFIG-NAME PACKAGE...
+#        deps.sh optional-command COMMAND PACKAGE...
 # With everything present it prints nothing. Otherwise `install`, run as
 # root, installs the Debian/Ubuntu packages given; in every other case it
 # prints the exact command to run and fails.
@@ -11,10 +13,14 @@ shift
 
 # An optional extra (gperftools for `make profile`): installed when asked
 # and possible, otherwise a hint; never a failure.
-if [ "$mode" = optional ]; then
-    pc=$1
+if [ "$mode" = optional ] || [ "$mode" = optional-command ]; then
+    what=$1
     shift
-    pkg-config --exists "$pc" 2>/dev/null && exit 0
+    if [ "$mode" = optional ]; then
+        pkg-config --exists "$what" 2>/dev/null && exit 0
+    else
+        command -v "$what" >/dev/null 2>&1 && exit 0
+    fi
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing $* (optional) ..."
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" ||
@@ -25,19 +31,32 @@ if [ "$mode" = optional ]; then
     exit 0
 fi
 
-if command -v pkg-config >/dev/null 2>&1 &&
-   pkg-config --exists libevent check 2>/dev/null; then
-    exit 0
+# A build (check) needs the libraries; the tests (install: make deps,
+# which make check runs) also the distribution's python3 with
+# python3-websockets.
+have_libs() {
+    command -v pkg-config >/dev/null 2>&1 &&
+        pkg-config --exists libevent check libcrypto 2>/dev/null
+}
+have_all() {
+    have_libs && /usr/bin/python3 -c 'import websockets' 2>/dev/null
+}
+if [ "$mode" = check ]; then
+    have_libs && exit 0
+else
+    have_all && exit 0
 fi
 
 if [ "$mode" != install ] || [ "$(id -u)" -ne 0 ]; then
-    echo "svrtut needs libevent, Check and pkg-config. Install them with:" >&2
+    echo "svrtut needs libevent, Check, libcrypto, pkg-config and Python's" \
+         "websockets. Install them with:" >&2
     echo "    sudo apt-get update && sudo apt-get install -y $*" >&2
     [ "$mode" = install ] || echo "(or run: make deps, as root)" >&2
     exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "svrtut needs libevent, Check and pkg-config (with their headers)" \
+    echo "svrtut needs libevent, Check, libcrypto, pkg-config (with their" \
+         "headers) and Python's websockets" \
          "and this system has no apt-get: install them with its package" \
          "manager, then run make again." >&2
     exit 1
@@ -47,4 +66,4 @@ echo "installing $* ..."
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq "$@"
-pkg-config --exists libevent check
+have_all
