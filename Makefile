@@ -1,7 +1,8 @@
 # svrtut -- top-level Makefile. See README.md.
 #
 #   make              build every chapter (and common/)
-#   make check        run every test suite; exits non-zero on any failure
+#   make check        run every test suite and exercise proof; exits
+#                     non-zero on any failure, ends with a one-line count
 #   make demo         build, then run each chapter's servers for a moment
 #   make deps         install libevent, Check and pkg-config if missing
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
@@ -28,14 +29,28 @@ $(CHAPTERS): common
 $(SOLUTIONS): common ch4-mq
 	$(MAKE) -C $@
 
-# One check target per directory, all after the build.
+# One check target per directory, all after the build. Each records its
+# result in CHECK_RESULTS (so do the exercise proofs), and make check
+# ends with one line counting them.
 CHECKS := $(addprefix check-,common $(CHAPTERS) $(SOLUTIONS))
+export CHECK_RESULTS := $(CURDIR)/.check-results
 # -k: one failing suite does not hide the results of the others.
 check: deps
 	$(MAKE) all
-	$(MAKE) -k $(CHECKS) check-exercises
+	@rm -rf $(CHECK_RESULTS) && mkdir -p $(CHECK_RESULTS)
+	@$(MAKE) -k $(CHECKS) check-exercises check-tools; rc=$$?; \
+	    ./scripts/check-summary.sh $(CHECK_RESULTS); exit $$rc
 $(CHECKS): check-%:
-	$(MAKE) -C $* check
+	@mkdir -p $(CHECK_RESULTS)
+	$(MAKE) -C $* check; rc=$$?; \
+	    echo "$$([ $$rc -eq 0 ] && echo pass || echo fail) $*" \
+	        >$(CHECK_RESULTS)/suite-$(subst /,-,$*); exit $$rc
+# The scripts' own tests: grading, handout, diff, reset (scripts/test-tools.sh).
+check-tools: deps-quiet
+	@mkdir -p $(CHECK_RESULTS)
+	+./scripts/test-tools.sh; rc=$$?; \
+	    echo "$$([ $$rc -eq 0 ] && echo pass || echo fail) tools" \
+	        >$(CHECK_RESULTS)/suite-tools; exit $$rc
 
 demo: deps
 	$(MAKE) all
@@ -67,8 +82,8 @@ clean:
 	$(MAKE) -C common clean
 	for c in $(CHAPTERS) $(SOLUTIONS); do $(MAKE) -C $$c clean || exit 1; done
 
-.PHONY: all common check demo deps deps-quiet bench clean $(CHAPTERS) $(CHECKS) \
-        $(BENCHES) $(SOLUTIONS)
+.PHONY: all common check check-tools demo deps deps-quiet bench clean \
+        $(CHAPTERS) $(CHECKS) $(BENCHES) $(SOLUTIONS)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -21,7 +21,8 @@ demo_cleanup() {
 }
 trap demo_cleanup EXIT
 
-say() { printf '\n\033[36m$ %s\033[0m\n' "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/colour.sh"
+say() { printf '\n%s$ %s%s\n' "$cyan" "$*" "$plain"; }
 
 start_server() {
     local var=$1 out i

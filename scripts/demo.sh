@@ -3,9 +3,10 @@
 # usage: scripts/demo.sh CHAPTER...
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/scripts/colour.sh"
 for ch in "$@"; do
     [ -x "$top/$ch/demo.sh" ] || continue
-    printf '\n\033[1m##### %s\033[0m\n' "$ch"
+    printf '\n%s##### %s%s\n' "$bold" "$ch" "$plain"
     (cd "$top/$ch" && ./demo.sh)
 done
 printf '\nDemo finished; no server is left running.\n'

@@ -1,6 +1,6 @@
 /* check_select_echo.c -- black-box tests of echosvr_select: the echo
  * checks every echo server of the course passes, and FD_SETSIZE. */
-#include "harness.h"
+#include "extest.h"
 
 #include <check.h>
 #include <errno.h>
@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/select.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,18 +24,26 @@
 static struct hproc *start_echo(void)
 {
     const char *argv[] = {SERVER, "-p", "0", NULL};
-    struct hproc *p = harness_start_server(argv);
 
-    ck_assert_msg(p != NULL, "server did not start: %s", harness_error());
-    return p;
+    return ex_start_server(argv);
+}
+
+/* connect() fd to 127.0.0.1:port. 0 or -1. */
+static int connect_to(int fd, uint16_t port)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+    return connect(fd, (struct sockaddr *)&sin, sizeof(sin));
 }
 
 static void stop_clean(struct hproc *srv)
 {
     int rc = harness_stop(srv, SIGTERM, 2000);
 
-    ck_assert_msg(rc == 0, "server did not exit 0 on SIGTERM: %s",
-                  rc < 0 ? harness_error() : "it exited non-zero");
+    ex_assert(srv, rc == 0, "no exit 0 on SIGTERM: %s",
+              rc < 0 ? harness_error() : "it exited non-zero");
 }
 
 /* 100 connections at once, each pipelining 1,000 lines: a server that
@@ -42,8 +52,8 @@ START_TEST(test_select_concurrent_clients)
 {
     struct hproc *srv = start_echo();
 
-    ck_assert_msg(echo_check_clients(srv->port, 100, 1000, 20000) == 0, "%s",
-                  harness_error());
+    ex_assert(srv, echo_check_clients(srv->port, 100, 1000, 20000) == 0, "%s",
+              harness_error());
     stop_clean(srv);
 }
 END_TEST
@@ -52,18 +62,68 @@ START_TEST(test_select_binary_sizes)
 {
     struct hproc *srv = start_echo();
 
-    ck_assert_msg(echo_check_sizes(srv->port, 20000) == 0, "%s",
-                  harness_error());
+    ex_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
+              harness_error());
     stop_clean(srv);
 }
 END_TEST
 
+/* Half-close with the client not reading: each connection sends its
+ * bytes and shuts down its side, then the client reads nothing for
+ * PAUSE_MS. The server reads that EOF while its echo is stuck in its own
+ * buffer (the client's socket is full), so a server that closes at EOF
+ * throws that echo away. The client's small receive buffer and segments
+ * keep the kernel's share of the echo small (tens of KiB); sizes from
+ * 8 KiB to 384 KiB in steps of 8 KiB, so that for some of them the rest
+ * sits in the server's buffer, whatever that buffer's size. */
+#define HALF_CONNS 48
+#define HALF_STEP  (8 * 1024)
+#define PAUSE_MS   300
+
 START_TEST(test_select_half_close)
 {
     struct hproc *srv = start_echo();
+    struct echo_stream s[HALF_CONNS];
+    unsigned char *data = malloc(HALF_CONNS * HALF_STEP);
 
-    ck_assert_msg(echo_check_half_close(srv->port, 10000) == 0, "%s",
-                  harness_error());
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, HALF_CONNS * HALF_STEP, 7);
+    for (int i = 0; i < HALF_CONNS; i++) {
+        int small = 4096, mss = 536;
+
+        s[i] = (struct echo_stream){.fd = socket(AF_INET, SOCK_STREAM, 0),
+                                    .data = data,
+                                    .len = (size_t)(i + 1) * HALF_STEP,
+                                    .shut_wr = true,
+                                    .want_eof = true};
+        ck_assert_int_ge(s[i].fd, 0);
+        setsockopt(s[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+        setsockopt(s[i].fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
+        ex_assert(srv, connect_to(s[i].fd, srv->port) == 0, "connect: %s",
+                  strerror(errno));
+    }
+    /* Send what the sockets take without reading, then shut down. */
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < HALF_CONNS; i++) {
+            ssize_t n = 0;
+            while (s[i].sent < s[i].len && n >= 0) {
+                n = send(s[i].fd, s[i].data + s[i].sent, s[i].len - s[i].sent,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+                if (n > 0)
+                    s[i].sent += (size_t)n;
+            }
+            if (s[i].sent == s[i].len)
+                shutdown(s[i].fd, SHUT_WR);
+        }
+        usleep(10 * 1000);
+    }
+    usleep(PAUSE_MS * 1000);
+    ex_assert(srv, echo_pump(s, HALF_CONNS, 20000) == 0,
+              "after a half-close and %d ms without reading: %s", PAUSE_MS,
+              harness_error());
+    for (int i = 0; i < HALF_CONNS; i++)
+        close(s[i].fd);
+    free(data);
     stop_clean(srv);
 }
 END_TEST
@@ -83,7 +143,7 @@ START_TEST(test_select_backpressure)
     harness_fill(data, len, 99);
     hog = (struct echo_stream){
         .fd = harness_connect(srv->port), .data = data, .len = len};
-    ck_assert_int_ge(hog.fd, 0);
+    ex_assert(srv, hog.fd >= 0, "connect: %s", strerror(errno));
     while (hog.sent < len && idle_ms < 500) {
         ssize_t n = send(hog.fd, data + hog.sent, len - hog.sent,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -91,16 +151,16 @@ START_TEST(test_select_backpressure)
             hog.sent += (size_t)n;
             idle_ms = 0;
         } else {
-            ck_assert_msg(errno == EAGAIN, "send: %s", strerror(errno));
+            ex_assert(srv, errno == EAGAIN, "send: %s", strerror(errno));
             usleep(10000);
             idle_ms += 10;
         }
     }
-    ck_assert_msg(hog.sent < len / 4,
-                  "the server took %zu bytes from a client that does not "
-                  "read: it must stop reading from it",
-                  hog.sent);
-    ck_assert_msg(echo_pump(&hog, 1, 60000) == 0, "%s", harness_error());
+    ex_assert(srv, hog.sent < len / 4,
+              "the server took %zu bytes from a client that does not "
+              "read: it must stop reading from it",
+              hog.sent);
+    ex_assert(srv, echo_pump(&hog, 1, 60000) == 0, "%s", harness_error());
     close(hog.fd);
     free(data);
     stop_clean(srv);
@@ -130,8 +190,9 @@ START_TEST(test_select_past_fd_setsize)
     srv = start_echo();
     for (int i = 0; i < MANY; i++) {
         fds[i] = harness_connect(srv->port);
-        ck_assert_msg(fds[i] >= 0, "connect %d: %s", i, strerror(errno));
-        ck_assert_int_eq(harness_write_all(fds[i], "0123456789abcde\n", 16), 0);
+        ex_assert(srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+        ex_assert(srv, harness_write_all(fds[i], "0123456789abcde\n", 16) == 0,
+                  "send on connection %d: %s", i, strerror(errno));
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < MANY; i++) {
@@ -143,9 +204,8 @@ START_TEST(test_select_past_fd_setsize)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         left = harness_ms(10000) - (long)((t1.tv_sec - t0.tv_sec) * 1000 +
                                           (t1.tv_nsec - t0.tv_nsec) / 1000000);
-        ck_assert_msg(left > 0 && poll(&pfd, 1, (int)left) == 1,
-                      "connection %d of %d: neither echoed nor closed", i,
-                      MANY);
+        ex_assert(srv, left > 0 && poll(&pfd, 1, (int)left) == 1,
+                  "connection %d of %d: neither echoed nor closed", i, MANY);
         n = recv(fds[i], buf, sizeof(buf), MSG_WAITALL);
         if (n == 16 && memcmp(buf, "0123456789abcde\n", 16) == 0)
             echoed++;
@@ -153,16 +213,16 @@ START_TEST(test_select_past_fd_setsize)
             refused++;
         else
             ck_abort_msg("connection %d: a wrong or short echo", i);
-        ck_assert_msg(i >= 900 || n == 16, "connection %d was refused", i);
+        ex_assert(srv, i >= 900 || n == 16, "connection %d was refused", i);
     }
     for (int i = 0; i < MANY; i++)
         close(fds[i]);
     free(fds);
-    ck_assert_msg(echoed + refused == MANY, "%d echoed, %d refused", echoed,
-                  refused);
+    ex_assert(srv, echoed + refused == MANY, "%d echoed, %d refused", echoed,
+              refused);
     usleep(100 * 1000); /* let the server see the closes */
-    ck_assert_msg(echo_check_half_close(srv->port, 10000) == 0,
-                  "after %d connections: %s", MANY, harness_error());
+    ex_assert(srv, echo_check_half_close(srv->port, 10000) == 0,
+              "after %d connections: %s", MANY, harness_error());
     stop_clean(srv);
 }
 END_TEST
@@ -175,13 +235,14 @@ START_TEST(test_select_stop_with_clients)
 
     for (int i = 0; i < 10; i++) {
         fds[i] = harness_connect(srv->port);
-        ck_assert_int_ge(fds[i], 0);
+        ex_assert(srv, fds[i] >= 0, "connect: %s", strerror(errno));
     }
-    ck_assert_int_eq(harness_write_all(fds[0], "x", 1), 0);
-    ck_assert_int_eq(harness_read_all(fds[0], &c, 1), 0);
-    ck_assert_msg(harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
-                  "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
-                  srv->reaped ? "exit status not 0" : harness_error());
+    ex_assert(srv, harness_write_all(fds[0], "x", 1) == 0, "send: %s",
+              strerror(errno));
+    ex_assert(srv, harness_read_all(fds[0], &c, 1) == 0, "no echo of one byte");
+    ex_assert(srv, harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
+              "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
+              srv->reaped ? "exit status not 0" : harness_error());
     /* Every connection is closed by the exit. */
     for (int i = 0; i < 10; i++) {
         ck_assert_int_le(recv(fds[i], &c, 1, 0), 0);

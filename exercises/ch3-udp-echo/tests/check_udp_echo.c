@@ -1,5 +1,5 @@
 /* check_udp_echo.c -- black-box tests of echosvr_udp. */
-#include "harness.h"
+#include "extest.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,18 +19,16 @@
 static struct hproc *start_udp(void)
 {
     const char *argv[] = {SERVER, "-p", "0", NULL};
-    struct hproc *p = harness_start_server(argv);
 
-    ck_assert_msg(p != NULL, "server did not start: %s", harness_error());
-    return p;
+    return ex_start_server(argv);
 }
 
 static void stop_clean(struct hproc *srv)
 {
     int rc = harness_stop(srv, SIGTERM, 2000);
 
-    ck_assert_msg(rc == 0, "server did not exit 0 on SIGTERM: %s",
-                  rc < 0 ? harness_error() : "it exited non-zero");
+    ex_assert(srv, rc == 0, "server did not exit 0 on SIGTERM: %s",
+              rc < 0 ? harness_error() : "it exited non-zero");
 }
 
 /* A UDP socket connected to the server: it receives only what comes from
@@ -77,12 +75,11 @@ START_TEST(test_udp_sizes)
 
         ck_assert_int_eq(send(fd, data, sizes[i], 0), (ssize_t)sizes[i]);
         n = recv_dgram(fd, back, 2000);
-        ck_assert_msg(n >= 0, "no echo of a %zu-byte datagram", sizes[i]);
-        ck_assert_msg((size_t)n == sizes[i],
-                      "a %zu-byte datagram came back as %zd bytes", sizes[i],
-                      n);
-        ck_assert_msg(memcmp(data, back, sizes[i]) == 0,
-                      "a %zu-byte datagram came back changed", sizes[i]);
+        ex_assert(srv, n >= 0, "no echo of a %zu-byte datagram", sizes[i]);
+        ex_assert(srv, (size_t)n == sizes[i],
+                  "a %zu-byte datagram came back as %zd bytes", sizes[i], n);
+        ex_assert(srv, memcmp(data, back, sizes[i]) == 0,
+                  "a %zu-byte datagram came back changed", sizes[i]);
     }
     close(fd);
     free(data);
@@ -114,11 +111,11 @@ START_TEST(test_udp_several_senders)
             ssize_t n = recv_dgram(fds[s], back, 2000);
 
             harness_fill(msg, len, (uint32_t)(s * ROUNDS + r + 1));
-            ck_assert_msg(n >= 0, "sender %d, round %d: no echo", s, r);
-            ck_assert_msg((size_t)n == len && memcmp(msg, back, len) == 0,
-                          "sender %d, round %d: got %zd bytes that are not "
-                          "its own %zu",
-                          s, r, n, len);
+            ex_assert(srv, n >= 0, "sender %d, round %d: no echo", s, r);
+            ex_assert(srv, (size_t)n == len && memcmp(msg, back, len) == 0,
+                      "sender %d, round %d: got %zd bytes that are not "
+                      "its own %zu",
+                      s, r, n, len);
         }
     }
     for (int s = 0; s < SENDERS; s++)
@@ -135,19 +132,25 @@ START_TEST(test_udp_port_in_use)
     struct sockaddr_in sin = {.sin_family = AF_INET,
                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(sin);
-    char port[16], *err = NULL;
+    char port[16], *err;
     const char *argv[] = {SERVER, "-p", port, NULL};
+    struct hproc *srv;
+    int rc;
 
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
     ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
     snprintf(port, sizeof(port), "%u", ntohs(sin.sin_port));
-    ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 1);
-    ck_assert_msg(strstr(err, port) && strstr(err, strerror(EADDRINUSE)),
-                  "expected one line naming port %s and '%s', got: %s", port,
-                  strerror(EADDRINUSE), err);
-    ck_assert_msg(strchr(err, '\n') == strrchr(err, '\n'),
-                  "more than one line: %s", err);
+    srv = harness_start(argv);
+    ck_assert_ptr_nonnull(srv);
+    rc = harness_wait(srv, 3000);
+    err = harness_stderr(srv);
+    ex_assert(srv, rc == 1, "with port %s taken: exit status 1 expected", port);
+    ex_assert(srv, strstr(err, port) && strstr(err, strerror(EADDRINUSE)),
+              "expected one line naming port %s and '%s'", port,
+              strerror(EADDRINUSE));
+    ex_assert(srv, strchr(err, '\n') == strrchr(err, '\n'),
+              "more than one line on stderr");
     free(err);
     close(fd);
 }
@@ -161,10 +164,10 @@ START_TEST(test_udp_stop)
     int fd = udp_client(srv->port);
 
     ck_assert_int_eq(send(fd, "ping", 4, 0), 4);
-    ck_assert_int_eq(recv_dgram(fd, back, 2000), 4);
-    ck_assert_msg(harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
-                  "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
-                  srv->reaped ? "exit status not 0" : harness_error());
+    ex_assert(srv, recv_dgram(fd, back, 2000) == 4, "no echo of 'ping'");
+    ex_assert(srv, harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
+              "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
+              srv->reaped ? "exit status not 0" : harness_error());
     close(fd);
 }
 END_TEST

@@ -1,12 +1,13 @@
-/* echosvr_idle.c -- echosvr_v1 plus an idle timeout: a connection that
- * sends nothing for -t SECONDS (or cannot be written to for as long) is
- * closed, so silent clients cannot hold descriptors for ever.
+/* echosvr_rate.c -- exercise ch3-rate-limit: the echo server of
+ * ch3-timeout with a speed limit per connection, `-r BYTES` a second.
+ * This file is given; the limit itself is bucket.c, yours.
  *
- * The echo moves evbuffer chains from input to output; no byte is copied
- * into a buffer of ours, so any message size works. A client that sends
- * but never reads is paused (EV_READ off) once OUT_HIGH bytes of echo wait
- * for it, and resumed when its output drains to OUT_LOW: the server holds
- * at most about OUT_HIGH per connection, whatever the client does. */
+ * Each connection gets a bucket (bucket.h) when it is accepted and calls
+ * bucket_echo() when bytes arrive; the bucket decides how many go back
+ * now and pauses reading when none may. There is no output backpressure
+ * here (see ch3-echo): a client that never reads its echo receives at
+ * most `-r` bytes a second, which is what bounds the output. */
+#include "bucket.h"
 #include "log.h"
 #include "net.h"
 #include "opts.h"
@@ -19,7 +20,6 @@
 
 #include <errno.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -27,97 +27,81 @@
 
 #define DEFAULT_ADDR "127.0.0.1"
 #define DEFAULT_PORT 4680
-/* Backpressure thresholds: 256 KiB of unsent echo is several round trips
- * of a fast client's data; resuming at 64 KiB keeps the pipe full. */
-#define OUT_HIGH (256 * 1024)
-#define OUT_LOW  (64 * 1024)
-/* A day: longer idle timeouts are a configuration mistake. */
-#define MAX_IDLE (24 * 60 * 60)
+#define DEFAULT_RATE (64 * 1024)
 
 static const char usage[] =
-    " [-h] [-v | -q] [-a ADDR] [-p PORT] [-t SECONDS]\n"
-    "Echo server: sends every byte it receives back to its sender.\n"
-    "  -a ADDR     address to listen on (default " DEFAULT_ADDR ")\n"
-    "  -p PORT     port to listen on, 0 for any free port (default 4680)\n"
-    "  -t SECONDS  close a connection idle for SECONDS (default 0: never)\n"
-    "  -v          log every connection (debug level)\n"
-    "  -q          log errors only\n"
-    "  -h          show this help\n"
+    " [-h] [-v | -q] [-a ADDR] [-p PORT] [-r BYTES]\n"
+    "Echo server that echoes each connection at most BYTES a second.\n"
+    "  -a ADDR   address to listen on (default " DEFAULT_ADDR ")\n"
+    "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
+    "  -r BYTES  bytes per second per connection, 10 to 1G (default 65536)\n"
+    "  -v        log every connection (debug level)\n"
+    "  -q        log errors only\n"
+    "  -h        show this help\n"
     "Prints 'listening on ADDR:PORT' when ready; SIGINT or SIGTERM stop it.\n";
 
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
-    bool closing; /* peer sent EOF: flush the echo, then close */
+    struct bucket *bucket;
+    bool closing; /* peer sent EOF: echo what is left, then close */
     LIST_ENTRY(conn) link;
 };
 
 struct server {
     struct event_base *base;
     struct evconnlistener *lev;
-    struct timeval idle; /* {0, 0}: no idle timeout */
+    size_t rate;
     LIST_HEAD(, conn) conns;
 };
 
 static void conn_free(struct conn *c)
 {
     LIST_REMOVE(c, link);
+    bucket_free(c->bucket);
     bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
     free(c);
 }
 
-static void echo_read_cb(struct bufferevent *bev, void *arg)
+/* Nothing left to echo: neither in the input (waiting for tokens) nor in
+ * the output (waiting for the peer). */
+static bool conn_drained(const struct conn *c)
 {
-    struct evbuffer *out = bufferevent_get_output(bev);
-
-    (void)arg;
-    /* Moves the chains: no copy, no size limit. */
-    evbuffer_add_buffer(out, bufferevent_get_input(bev));
-    if (evbuffer_get_length(out) >= OUT_HIGH) {
-        bufferevent_disable(bev, EV_READ);
-        bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
-    }
+    return evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
 }
 
-/* Called when the output has drained to the write low-watermark. */
+static void echo_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+
+    (void)bev;
+    bucket_echo(c->bucket);
+}
+
+/* The output has drained: after an EOF, close once all is echoed. */
 static void echo_write_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
 
-    if (c->closing) {
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-            conn_free(c);
-        return;
-    }
-    if (!(bufferevent_get_enabled(bev) & EV_READ)) {
-        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(bev, EV_READ);
-    }
+    (void)bev;
+    if (c->closing && conn_drained(c))
+        conn_free(c);
 }
 
 static void echo_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
 
-    if (what & BEV_EVENT_TIMEOUT) {
-        /* READING: silent for too long; WRITING: the peer stopped reading
-         * its echo for as long. Either way the connection is dead weight. */
-        log_debug("connection fd=%d idle, closing",
-                  (int)bufferevent_getfd(bev));
-        conn_free(c);
-    } else if (what & BEV_EVENT_ERROR) {
+    if (what & BEV_EVENT_ERROR) {
         log_debug("connection fd=%d: %s", (int)bufferevent_getfd(bev),
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         conn_free(c);
     } else if (what & BEV_EVENT_EOF) {
-        /* A half-close: the peer still waits for the rest of its echo. */
-        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-            conn_free(c);
-            return;
-        }
+        /* A half-close: the rest of the echo is still owed. */
         c->closing = true;
-        bufferevent_disable(bev, EV_READ);
-        bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+        if (conn_drained(c))
+            conn_free(c);
     }
 }
 
@@ -137,23 +121,24 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev)
         goto out_free_conn;
+    c->bucket = bucket_new(srv->base, c->bev, srv->rate);
+    if (!c->bucket)
+        goto out_free_bev;
     net_nodelay(fd);
     bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb, c);
-    /* The timers restart on every successful read or write. */
-    if (srv->idle.tv_sec > 0 &&
-        bufferevent_set_timeouts(c->bev, &srv->idle, &srv->idle) < 0)
-        goto out_free_bev;
     if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
-        goto out_free_bev;
+        goto out_free_bucket;
     LIST_INSERT_HEAD(&srv->conns, c, link);
     log_debug("connection fd=%d from %s", (int)fd,
               net_format(sa, peer, sizeof(peer)));
     return;
 
+out_free_bucket:
+    bucket_free(c->bucket);
 out_free_bev:
     bufferevent_free(c->bev); /* closes fd */
     free(c);
-    log_error("accept: cannot set up a connection");
+    log_error("accept: cannot set up a connection: %s", strerror(errno));
     return;
 out_free_conn:
     free(c);
@@ -162,17 +147,15 @@ out_close_fd:
     log_error("accept: out of memory, dropping a connection");
 }
 
-/* EMFILE and friends: log and keep serving the connections we have. */
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-    (void)lev;
     (void)arg;
-    log_error("accept: %s", strerror(errno));
+    net_accept_backoff(lev);
 }
 
 int main(int argc, char **argv)
 {
-    struct server srv = {0};
+    struct server srv = {.rate = DEFAULT_RATE};
     struct stopsig *ss;
     const char *addr = DEFAULT_ADDR;
     uint16_t port = DEFAULT_PORT;
@@ -181,15 +164,12 @@ int main(int argc, char **argv)
     log_init(argv[0], LOG_INFO);
     opts_init(usage);
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:t:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:r:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': addr = opts_addr_arg(optarg); break;
         case 'p': port = opts_port_arg(optarg); break;
-        case 't':
-            srv.idle.tv_sec =
-                (time_t)opts_uint_arg("idle timeout", optarg, 0, MAX_IDLE);
-            break;
+        case 'r': srv.rate = opts_size_arg("rate", optarg, 10, 1u << 30); break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
