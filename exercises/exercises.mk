@@ -73,17 +73,17 @@ deps-bear:
 	@./scripts/deps.sh optional-command bear bear
 .PHONY: deps-gperftools deps-inotify deps-bear
 
-# compile_commands.json for clangd: every chapter, common/ and exercise
-# built from clean under Bear, which records each compiler command.
+# compile_commands.json for clangd: common/, every chapter and exercise,
+# programs and test runners, built from clean under Bear, which records
+# each compiler command.
+RUNNERS := $(addprefix runner-,common $(CHAPTERS) $(addprefix exercises/,$(EXERCISES)))
 compile_commands.json: deps-quiet
 	@command -v bear >/dev/null 2>&1 || { \
 	    echo "make compile_commands.json needs Bear: make deps WITH=bear" >&2; \
 	    exit 1; }
 	$(MAKE) clean >/dev/null
-	bear --output $(CURDIR)/$@ -- $(MAKE) all \
-	    $(addprefix exercise-,$(EXERCISES))
-	@echo "wrote $@ ($$(grep -c '"file"' $@) files)"
-EXERCISE_BUILDS := $(addprefix exercise-,$(EXERCISES))
-$(EXERCISE_BUILDS): exercise-%: common
-	$(MAKE) -C exercises/$* all tests/runner
-.PHONY: compile_commands.json $(EXERCISE_BUILDS)
+	bear --output $(CURDIR)/$@ -- $(MAKE) $(RUNNERS)
+	@echo "wrote $@: $$(grep '"file"' $@ | sort -u | wc -l) source files"
+$(RUNNERS): runner-%: common
+	$(MAKE) -C $* all tests/runner
+.PHONY: compile_commands.json $(RUNNERS)

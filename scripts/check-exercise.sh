@@ -40,7 +40,8 @@ cause=$(awk -F '\t' '$1 != "fail" || $6 == "" || $6 == "still running" {
         if (!bad && n == 1) for (k in s) print k }' "$res")
 if [ -n "$cause" ]; then
     echo "${red}All $total tests fail for one cause:${plain} the server $cause."
-    awk -F '\t' 'NR == 1 && $7 != "" { n = split($7, l, " \\| ")
+    awk -F '\t' 'NR == 1 && $7 == "(nothing)" { print "Its stderr is empty." }
+        NR == 1 && $7 != "(nothing)" { n = split($7, l, " \\| ")
         print "Its stderr ends with:"; for (i = 1; i <= n; i++) print "    " l[i] }' "$res"
     echo "hint: $(meta "$id" dies)"
     echo "  by hand: $(meta "$id" run)"

@@ -95,6 +95,18 @@ check "make reset backs up the learner's file and restores the skeleton" \
         cmp '$repo/exercises/$ex/$f' '$EXDIR/$ex/$f' &&
         cmp '$SOLDIR/$ex/$f' \"\$(ls -d '$repo'/exercises/.backup/$ex-*)/$f\""
 
+# --- colour -----------------------------------------------------------------------
+check "check-exercise prints no colour into a pipe" \
+    bash -c "! make -s -C '$repo' check-exercise EX=$ex 2>&1 | grep -q \$'\\033'"
+check "nor with NO_COLOR on a terminal (script(1) gives it one)" \
+    bash -c "! command -v script >/dev/null ||
+        ! NO_COLOR=1 script -qec 'make -s -C $repo check-exercise EX=$ex' /dev/null |
+            grep -q \$'\\033'"
+check "and colour on a terminal without NO_COLOR, so the test can fail" \
+    bash -c "! command -v script >/dev/null ||
+        env -u NO_COLOR script -qec 'make -s -C $repo check-exercise EX=$ex' /dev/null |
+            grep -q \$'\\033'"
+
 # --- make handout -----------------------------------------------------------------
 cp "$SOLDIR/$ex/$f" "$repo/exercises/$ex/$f" # solved, not committed
 rc=0

@@ -28,7 +28,7 @@ static void describe_state(struct hproc *p, char *buf, size_t size)
     if (code >= 0)
         snprintf(buf, size, "exited with status %d", code);
     else if (p->reaped && WIFSIGNALED(p->status))
-        snprintf(buf, size, "killed by signal %d (%s)", WTERMSIG(p->status),
+        snprintf(buf, size, "was killed by signal %d (%s)", WTERMSIG(p->status),
                  strsignal(WTERMSIG(p->status)));
     else
         snprintf(buf, size, "still running");
