@@ -4,6 +4,7 @@
 # signal, the end of its stderr), one hint and what to reread. When every
 # test fails for one cause (no build, a server that died), that cause
 # comes first, once, with its hint.
+set -eu
 . "$(dirname "$0")/lib.sh"
 id=${1:-}
 need_id "$id"

@@ -5,6 +5,7 @@
 # does a renamed program (echosvr_v1.c with echosvr_rate.c). FROM
 # defaults to the chapter before TO. Exit 0 with the diff (or a line
 # saying there is none), 2 on a bad argument.
+set -eu
 . "$(dirname "$0")/lib.sh"
 from=${1:-} to=${2:-}
 from=${from%/} to=${to%/}

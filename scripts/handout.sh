@@ -9,6 +9,7 @@
 # In Markdown, lines from "<!-- instructor-only -->" to
 # "<!-- /instructor-only -->" are left out of the handout, and a line
 # "<!-- handout: TEXT -->" becomes TEXT.
+set -eu
 . "$(dirname "$0")/lib.sh"
 out=${1:-svrtut-handout.tar.gz}
 name=svrtut-handout
@@ -39,6 +40,14 @@ find "$WORK/pack/$name" -name '*.md' | while read -r md; do
          /^<!-- handout: .* -->$/ { sub(/^<!-- handout: /, ""); sub(/ -->$/, "") }
          { print }' "$md" >"$md.new"
     mv "$md.new" "$md"
+done
+# A copy of each skeleton, for make reset in a tree without git.
+for id in $(list_ids); do
+    mkdir -p "$WORK/pack/$name/exercises/$id/tests/skeleton"
+    for f in $(meta "$id" files); do
+        git -C "$TOP" show "HEAD:exercises/$id/$f" \
+            >"$WORK/pack/$name/exercises/$id/tests/skeleton/$f"
+    done
 done
 tar -czf "$out" -C "$WORK/pack" "$name"
 
@@ -79,7 +88,8 @@ done >"$WORK/links"
 [ ! -s "$WORK/links" ] || { cat "$WORK/links" >&2; failed "links to files the handout lacks (above)"; }
 echo "  HANDOUT every link of its READMEs leads to one of its files"
 
-# make, make progress and make check-exercise work in the student copy.
+# make, make progress, make check-exercise and make reset work in the
+# student copy.
 first=$(list_ids | head -n 1)
 (
     cd "$x"
@@ -96,6 +106,10 @@ first=$(list_ids | head -n 1)
     fi
     grep -q 'hint: ' "$WORK/ex.log" ||
         { cat "$WORK/ex.log"; echo "check-exercise printed no hint"; exit 1; }
+    echo "/* mine */" >>"exercises/$first/$(meta "$first" files | cut -d ' ' -f 1)"
+    make --no-print-directory reset EX="$first" ||
+        { echo "make reset fails in the handout"; exit 1; }
 ) >"$WORK/student.log" 2>&1 || { cat "$WORK/student.log" >&2; failed "the student copy does not work"; }
-echo "  HANDOUT make, make progress and make check-exercise EX=$first work in it"
+echo "  HANDOUT make, make progress, make check-exercise and make reset" \
+    "EX=$first work in it"
 echo "  HANDOUT wrote $out"

@@ -2,6 +2,7 @@
 # progress.sh -- every exercise in course order (smallest first within a
 # chapter) with its size in lines to write and its state, then the next
 # one to do.
+set -eu
 . "$(dirname "$0")/lib.sh"
 
 # state ID: "not started", "does not build", "failing N of M", "passing"

@@ -6,6 +6,7 @@
 # (solutions/ID/wrong/NAME.patch, applied to the solution) fails the test
 # its "Caught by:" line names. Each proof's result goes to
 # $CHECK_RESULTS/prove-ID (when set) for make check's summary.
+set -eu
 . "$(dirname "$0")/lib.sh"
 
 fail() {
@@ -114,6 +115,11 @@ prove_wrong() {
     tcase=$(awk -F '\t' -v t="$want" '$3 == t { print $2; exit }' "$WORK/solution")
     if [ -z "$want" ] || [ -z "$tcase" ]; then
         fail "wrong answer $name: its 'Caught by:' line names no test of $id"
+        record wrong "$name" fail
+        return
+    fi
+    if ! command -v patch >/dev/null 2>&1; then
+        fail "wrong answer $name: needs patch(1) (apt-get install patch)"
         record wrong "$name" fail
         return
     fi

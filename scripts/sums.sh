@@ -2,6 +2,7 @@
 # sums.sh ID -- record the skeleton's checksums in
 # exercises/ID/tests/skeleton.sha256, after changing the skeleton on
 # purpose (make progress calls an exercise "not started" while they match).
+set -eu
 . "$(dirname "$0")/lib.sh"
 id=${1:-}
 need_id "$id"

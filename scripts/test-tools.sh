@@ -5,6 +5,7 @@
 # submission that does not build, exit statuses through make, make diff's
 # messages, make reset, and make handout packing HEAD only and refusing a
 # leak. Works in a throw-away git repository holding a copy of this tree.
+set -eu
 . "$(dirname "$0")/lib.sh"
 unset MAKEFLAGS MFLAGS CHECK_RESULTS
 fails=0 n=0

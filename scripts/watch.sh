@@ -3,6 +3,7 @@
 # one of the exercise's files is saved, until Ctrl-C. With inotifywait
 # (package inotify-tools: make deps WITH=inotify) it reacts at once;
 # without, it compares time stamps every second.
+set -eu
 . "$(dirname "$0")/lib.sh"
 id=${1:-}
 need_id "$id"

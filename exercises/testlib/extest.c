@@ -34,26 +34,26 @@ static void describe_state(struct hproc *p, char *buf, size_t size)
         snprintf(buf, size, "still running");
 }
 
-/* Append the last EX_STDERR_LINES lines of text to out, each on a line of
- * its own after "stderr: ". */
+/* Append the last EX_STDERR_LINES lines of text to out, each after
+ * "\nstderr: ". */
 static void append_tail(char *out, size_t size, const char *text)
 {
-    const char *p = text + strlen(text);
+    const char *end = text + strlen(text), *start;
     int lines = 0;
 
-    while (p > text && p[-1] == '\n')
-        p--;
-    const char *end = p;
-    while (p > text && lines < EX_STDERR_LINES)
-        if (*--p == '\n' && ++lines == EX_STDERR_LINES)
-            p++;
-    for (const char *line = p; line < end;) {
-        const char *nl = memchr(line, '\n', (size_t)(end - line));
-        size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
+    while (end > text && end[-1] == '\n')
+        end--;
+    for (start = end; start > text; start--)
+        if (start[-1] == '\n' && ++lines == EX_STDERR_LINES)
+            break;
+    while (start < end) {
+        const char *nl = memchr(start, '\n', (size_t)(end - start));
+        const char *stop = nl ? nl : end;
         size_t used = strlen(out);
 
-        snprintf(out + used, size - used, "\nstderr: %.*s", (int)len, line);
-        line += len + 1;
+        snprintf(out + used, size - used, "\nstderr: %.*s", (int)(stop - start),
+                 start);
+        start = stop + 1;
     }
 }
 
