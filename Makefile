@@ -48,9 +48,7 @@ $(CHECKS): check-%:
 # The scripts' own tests: grading, handout, diff, reset (scripts/test-tools.sh).
 check-tools: deps-quiet
 	@mkdir -p $(CHECK_RESULTS)
-	+./scripts/test-tools.sh; rc=$$?; \
-	    echo "$$([ $$rc -eq 0 ] && echo pass || echo fail) tools" \
-	        >$(CHECK_RESULTS)/suite-tools; exit $$rc
+	+./scripts/test-tools.sh
 
 demo: deps
 	$(MAKE) all

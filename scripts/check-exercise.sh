@@ -40,7 +40,10 @@ cause=$(awk -F '\t' '$1 != "fail" || $6 == "" || $6 == "still running" {
         bad = 1 } { s[$6] = 1 } END { n = 0; for (k in s) n++
         if (!bad && n == 1) for (k in s) print k }' "$res")
 if [ -n "$cause" ]; then
-    echo "${red}All $total tests fail for one cause:${plain} the server $cause."
+    when=""
+    grep -qv 'did not start' <(cut -f 5 "$res") ||
+        when=" before it printed its 'listening on' line"
+    echo "${red}All $total tests fail for one cause:${plain} the server $cause$when."
     awk -F '\t' 'NR == 1 && $7 == "(nothing)" { print "Its stderr is empty." }
         NR == 1 && $7 != "(nothing)" { n = split($7, l, " \\| ")
         print "Its stderr ends with:"; for (i = 1; i <= n; i++) print "    " l[i] }' "$res"

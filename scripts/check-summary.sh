@@ -11,6 +11,9 @@ failed() { sed -n "s/^fail //p" "$1" | tr '\n' ',' | sed 's/,$//; s/,/, /g'; }
 sp=$(count pass "$dir/all.suites") sf=$(count fail "$dir/all.suites")
 pp=$(count pass "$dir/all.proofs") pf=$(count fail "$dir/all.proofs")
 line="check: $sp test suites passed, $sf failed; $pp exercise proofs passed, $pf failed"
+skipped=$(cat "$dir/all.suites" "$dir/all.proofs" | sed -n 's/^skip //p' |
+    tr '\n' ',' | sed 's/,$//; s/,/, /g')
+[ -z "$skipped" ] || line="$line; skipped: $skipped"
 [ "$sf" -eq 0 ] || line="$line; failed suites: $(failed "$dir/all.suites")"
 [ "$pf" -eq 0 ] || line="$line; failed proofs: $(failed "$dir/all.proofs")"
 echo "$line"
