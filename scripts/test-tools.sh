@@ -16,6 +16,13 @@ if [ ! -d "$SOLDIR" ]; then
     result skip
     exit 0
 fi
+for tool in python3 git patch; do
+    if ! command -v $tool >/dev/null 2>&1; then
+        echo "tools: skipped: grading and the handout need $tool (apt-get install $tool)"
+        result skip
+        exit 0
+    fi
+done
 unset MAKEFLAGS MFLAGS
 fails=0 n=0
 ok() { n=$((n + 1)); echo "ok $n - $*"; }
