@@ -16,7 +16,7 @@ rc=0
 run_tests "$dir" "$tap" "$log" || rc=$?
 if [ "$rc" -eq 2 ] && [ ! -s "$tap" ]; then
     if grep -q ': error: ' "$log"; then
-        echo "${red}It does not build.${plain} The compiler's first errors:"
+        echo "${red}$id does not build.${plain} The compiler's first errors:"
         grep -m 5 -E ': (error|undefined reference)' "$log" | sed 's/^/    /'
         echo "hint: fix the first error first: the others often follow" \
             "from it. All of it: make -C exercises/$id"
