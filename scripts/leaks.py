@@ -3,7 +3,8 @@
 
 A solution's distinctive lines are those of solutions/ID/FILE that its
 skeleton, ROOT/exercises/ID/FILE (as the handout has it), lacks (trimmed, 16 characters or more:
-shorter ones such as "}" or "return 0;" say nothing). A file under ROOT
+shorter ones such as "}" or "return 0;" say nothing, nor do #include
+lines). A file under ROOT
 holds the solution when it is a copy of it, or carries 3 or more of
 those lines in a row (shorter lines between them are skipped over), or a
 third or more of all of them (and at least 3). Chapter files are checked
@@ -29,6 +30,11 @@ def lines(path):
         return []
 
 
+def telling(line):
+    """A line that can give an answer away."""
+    return len(line) >= MIN_LEN and not line.startswith("#include")
+
+
 def solutions(root):
     """(name, sha256, distinctive lines) of every solution file."""
     soldir = os.path.join(TOP, "solutions")
@@ -41,7 +47,7 @@ def solutions(root):
             if not os.path.isfile(path):
                 continue  # wrong/: patches against the solution
             skel = set(lines(os.path.join(root, "exercises", ex, name)))
-            mine = [l for l in lines(path) if len(l) >= MIN_LEN]
+            mine = [l for l in lines(path) if telling(l)]
             distinct = set(l for l in mine if l not in skel)
             with open(path, "rb") as f:
                 digest = hashlib.sha256(f.read()).hexdigest()
@@ -51,7 +57,7 @@ def solutions(root):
 def findings(path, rel, sols):
     with open(path, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    text = [l for l in lines(path) if len(l) >= MIN_LEN]
+    text = [l for l in lines(path) if telling(l)]
     for name, sol_digest, distinct in sols:
         if digest == sol_digest:
             yield f"{rel}: a copy of {name}"
