@@ -61,7 +61,7 @@ static double timed_echo(struct hproc *srv, int n, size_t len, int pause_ms)
     if (pause_ms > 0)
         usleep((useconds_t)pause_ms * 1000);
     t0 = now_s();
-    ex_assert(srv, echo_pump(s, (size_t)n, 30000) == 0, "the echo: %s",
+    ex_assert(srv, echo_pump(s, (size_t)n, 15000) == 0, "the echo: %s",
               harness_error());
     t0 = now_s() - t0;
     for (int i = 0; i < n; i++)
