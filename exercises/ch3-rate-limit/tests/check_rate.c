@@ -2,6 +2,7 @@
  * rate given, per connection, with bursts capped at a second's worth,
  * and a sender the bucket holds back is not read meanwhile. */
 #include "extest.h"
+#include "now.h"
 
 #include <check.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define SERVER "./echosvr_rate"
@@ -34,13 +34,7 @@ static void stop_clean(struct hproc *srv)
               rc < 0 ? harness_error() : "it exited non-zero");
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static double now_s(void) { return (double)now_mono_ns() / 1e9; }
 
 /* Echo n streams of len bytes each, all at once, and return how long the
  * whole echo took in seconds. The test fails if it is incomplete. */
