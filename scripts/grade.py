@@ -294,21 +294,21 @@ def table(g):
              + (f", commit {g['commit'][:12]}" if g["commit"] else "")
              + (" (with uncommitted changes)" if g["dirty"] else "")
              + f", graded {g['time']}",
-             f"{'exercise':<16} {'test case':<10} {'tests':>9} {'points':>7}"]
+             f"{'exercise':<18} {'test case':<10} {'tests':>9} {'points':>7}"]
     for e in g["exercises"]:
         for c in e["cases"]:
-            lines.append(f"{e['id']:<16} {c['name']:<10} "
+            lines.append(f"{e['id']:<18} {c['name']:<10} "
                          f"{c['passed']:>4}/{c['tests']:<4} "
                          f"{c['points']:>3}/{c['max']:<3}")
         if e["reason"]:
-            lines.append(f"{'':<16} {e['reason']}")
+            lines.append(f"{'':<18} {e['reason']}")
         for f, state in e["files"].items():
             if state != "submitted":
-                lines.append(f"{'':<16} {f}: {state}")
+                lines.append(f"{'':<18} {f}: {state}")
     lines.append("")
     for ch, c in sorted(g["chapters"].items()):
-        lines.append(f"chapter {ch:<25} {c['points']:>4}/{c['max']:<4}")
-    lines.append(f"{'total':<33} {g['points']:>4}/{g['max']:<4}")
+        lines.append(f"chapter {ch:<27} {c['points']:>4}/{c['max']:<4}")
+    lines.append(f"{'total':<35} {g['points']:>4}/{g['max']:<4}")
     if g["ignored"]:
         lines.append("")
         lines.append("Ignored (graded with the course's version instead):")

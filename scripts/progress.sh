@@ -26,10 +26,10 @@ exercise_state() {
 }
 
 next=""
-printf '%-16s %-13s %-7s %-10s %s\n' exercise chapter section size state
+printf '%-18s %-13s %-7s %-10s %s\n' exercise chapter section size state
 for id in $(list_ids); do
     state=$(exercise_state "$id")
-    printf '%-16s %-13s %-7s %-10s %s\n' "$id" "$(meta "$id" chapter)" \
+    printf '%-18s %-13s %-7s %-10s %s\n' "$id" "$(meta "$id" chapter)" \
         "$(meta "$id" section)" "$(meta "$id" size) lines" "$state"
     [ -n "$next" ] || [ "$state" = passing ] || next=$id
 done
