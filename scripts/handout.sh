@@ -38,7 +38,9 @@ find "$WORK/pack/$name" -name '*.md' | while read -r md; do
          /^<!-- \/instructor-only -->$/ { cut = 0; next }
          cut { next }
          /^<!-- handout: .* -->$/ { sub(/^<!-- handout: /, ""); sub(/ -->$/, "") }
-         { print }' "$md" >"$md.new"
+         { print }
+         END { exit cut }' "$md" >"$md.new" ||
+        failed "${md#"$WORK/pack/$name"/}: an instructor-only part never ends"
     mv "$md.new" "$md"
 done
 # A copy of each skeleton, for make reset in a tree without git.
