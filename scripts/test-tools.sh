@@ -143,6 +143,12 @@ make -s -C "$repo" handout HANDOUT="$WORK/h2.tgz" >"$WORK/h2.log" 2>&1 || rc=$?
 check "make handout refuses three lines of a solution in a chapter file" \
     bash -c "[ $rc -ne 0 ] && grep -q 'ch3-timeout/echosvr_v2.c' '$WORK/h2.log'"
 check "... and removes its tarball" test ! -e "$WORK/h2.tgz"
+printf '<!-- instructor-only -->\nthe answers\n' >>"$repo/ch3-echo/README.md"
+git -C "$repo" -c user.name=t -c user.email=t@t commit -qam unended
+rc=0
+make -s -C "$repo" handout HANDOUT="$WORK/h3.tgz" >"$WORK/h3.log" 2>&1 || rc=$?
+check "make handout refuses an instructor-only part that never ends" \
+    bash -c "[ $rc -ne 0 ] && grep -q 'never ends' '$WORK/h3.log' && [ ! -e '$WORK/h3.tgz' ]"
 
 echo "1..$n"
 if [ "$fails" -eq 0 ]; then
