@@ -38,7 +38,7 @@ MAKE = os.environ.get("MAKE", "make")
 # Never taken from a submission, never reported as changed.
 SKIP_DIRS = {".git", ".proof", ".backup", ".check-results", "grade"}
 BUILD_JUNK = re.compile(r"\.(o|d|a|su)$|(^|/)\.build-flags$|"
-                        r"(^|/)tests/(runner|suites\.inc)$")
+                        r"(^|/)tests/(runner|suites\.inc|badecho)$")
 TAP_LINE = re.compile(r"^(not )?ok \d+ - ([^:]*):([^:]*):([^:]*): ?(.*)$")
 TEST_TIMEOUT = 900  # seconds for one exercise's build and tests
 

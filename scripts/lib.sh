@@ -15,7 +15,7 @@ SCRATCH=$EXDIR/.proof
 MAKE=${MAKE:-make}
 . "$TOP/scripts/colour.sh"
 # Build products that never belong in a copy of an exercise.
-BUILD_JUNK='\.(o|d|a|su)$|(^|/)\.build-flags$|(^|/)tests/(runner|suites\.inc)$'
+BUILD_JUNK='\.(o|d|a|su)$|(^|/)\.build-flags$|(^|/)tests/(runner|suites\.inc|badecho)$'
 
 die() {
     echo "$(basename "$0"): $*" >&2
