@@ -2,13 +2,16 @@
 """leaks.py ROOT -- the files under ROOT (a handout) that hold a solution.
 
 A solution's distinctive lines are those of solutions/ID/FILE that its
-skeleton, ROOT/exercises/ID/FILE (as the handout has it), lacks (trimmed, 16 characters or more:
-shorter ones such as "}" or "return 0;" say nothing, nor do #include
-lines). A file under ROOT
-holds the solution when it is a copy of it, or carries 3 or more of
-those lines in a row (shorter lines between them are skipped over), or a
-third or more of all of them (and at least 3). Chapter files are checked
-like every other file: an answer must not hide in a chapter either.
+skeleton, ROOT/exercises/ID/FILE (as the handout has it), lacks: trimmed,
+16 characters or more (shorter ones such as "}" or "return 0;" say
+nothing, nor do #include lines). A file under ROOT holds the solution
+when it is a copy of it, or carries 3 or more of those lines in a row
+(shorter lines between them are skipped over), or a third or more of all
+of them (and at least 3). Chapter files are checked like every other
+file: an answer must not hide in a chapter either. A directory of
+solutions/ that belongs to no exercise (a reference program such as
+solutions/ch4-websocket, built from the chapters' code) leaks only as a
+copy of one of its files.
 Prints one line per finding; exits 1 if there is any, 0 if none.
 
 leaks.py --sample SOLUTION ROOT prints 3 distinctive lines of SOLUTION (a
@@ -46,9 +49,13 @@ def solutions(root):
             path = os.path.join(exdir, name)
             if not os.path.isfile(path):
                 continue  # wrong/: patches against the solution
-            skel = set(lines(os.path.join(root, "exercises", ex, name)))
-            mine = [l for l in lines(path) if telling(l)]
-            distinct = set(l for l in mine if l not in skel)
+            # A reference program with no exercise (it is built from the
+            # chapters' code) can only leak as a copy.
+            distinct = set()
+            if os.path.isfile(os.path.join(root, "exercises", ex, "META")):
+                skel = set(lines(os.path.join(root, "exercises", ex, name)))
+                mine = [l for l in lines(path) if telling(l)]
+                distinct = set(l for l in mine if l not in skel)
             with open(path, "rb") as f:
                 digest = hashlib.sha256(f.read()).hexdigest()
             yield f"solutions/{ex}/{name}", digest, distinct
