@@ -12,12 +12,9 @@
 # In course order (tutorial sections), not alphabetical: ch4-shm-stats
 # (4.1) comes before ch4-mq (4.2-4.5).
 CHAPTERS := ch3-echo ch3-timeout ch4-shm-stats ch4-mq ch5-cache
-# Reference programs that stand alone (not an exercise's files), built and
-# tested like chapters; absent from a student copy (make handout).
-SOLUTIONS := $(patsubst %/Makefile,%,$(wildcard solutions/ch4-websocket/Makefile))
 DEPS_PKGS := libevent-dev check pkg-config libssl-dev python3-websockets
 
-all: $(CHAPTERS) $(SOLUTIONS)
+all: $(CHAPTERS)
 
 common: deps-quiet
 	$(MAKE) -C common
@@ -25,14 +22,11 @@ common: deps-quiet
 # Chapters build after common/, so parallel sub-makes never race on it.
 $(CHAPTERS): common
 	$(MAKE) -C $@
-# The WebSocket server runs ch4-mq's md.
-$(SOLUTIONS): common ch4-mq
-	$(MAKE) -C $@
 
 # One check target per directory, all after the build. Each records its
 # result in CHECK_RESULTS (so do the exercise proofs), and make check
 # ends with one line counting them.
-CHECKS := $(addprefix check-,common $(CHAPTERS) $(SOLUTIONS))
+CHECKS := $(addprefix check-,common $(CHAPTERS))
 export CHECK_RESULTS := $(CURDIR)/.check-results
 # -k: one failing suite does not hide the results of the others.
 check: deps
@@ -67,8 +61,8 @@ bench: $(BENCHES)
 $(BENCHES): bench-%: all
 	$(MAKE) -C $* bench
 
-# `make deps WITH=chromium` also installs Chromium, which the WebSocket
-# tests use as a real browser when it is there (CI does).
+# `make deps WITH=chromium` also installs Chromium, which the tests of
+# exercises/ch4-websocket use as a real browser when it is there (CI does).
 ifneq ($(filter chromium,$(WITH)),)
 deps: deps-chromium
 endif
@@ -78,10 +72,10 @@ deps-chromium:
 
 clean:
 	$(MAKE) -C common clean
-	for c in $(CHAPTERS) $(SOLUTIONS); do $(MAKE) -C $$c clean || exit 1; done
+	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
 
 .PHONY: all common check check-tools demo deps deps-quiet bench clean \
-        $(CHAPTERS) $(CHECKS) $(BENCHES) $(SOLUTIONS)
+        $(CHAPTERS) $(CHECKS) $(BENCHES)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

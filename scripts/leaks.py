@@ -9,9 +9,8 @@ when it is a copy of it, or carries 3 or more of those lines in a row
 (shorter lines between them are skipped over), or a third or more of all
 of them (and at least 3). Chapter files are checked like every other
 file: an answer must not hide in a chapter either. A directory of
-solutions/ that belongs to no exercise (a reference program such as
-solutions/ch4-websocket, built from the chapters' code) leaks only as a
-copy of one of its files.
+solutions/ that belongs to no exercise (a reference program built from
+the chapters' code) leaks only as a copy of one of its files.
 Prints one line per finding; exits 1 if there is any, 0 if none.
 
 leaks.py --sample SOLUTION ROOT prints 3 distinctive lines of SOLUTION (a

@@ -800,10 +800,10 @@ END_TEST
 Suite *ws_server_suite(void)
 {
     Suite *s = suite_create("ws_server");
-    TCase *hs = tcase_create("handshake");
-    TCase *frames = tcase_create("frames");
-    TCase *errors = tcase_create("errors");
-    TCase *md = tcase_create("md");
+    TCase *hs = tcase_create("server_handshake");
+    TCase *frames = tcase_create("server_frames");
+    TCase *errors = tcase_create("server_errors");
+    TCase *md = tcase_create("server_md");
 
     tcase_add_test(hs, test_ws_server_handshake);
     tcase_add_test(hs, test_ws_server_handshake_split);

@@ -173,6 +173,8 @@ END_TEST
 
 START_TEST(test_ws_handshake_bad_key)
 {
+    ck_assert_int_eq(
+        status_with(GOOD_LINE, HOST, UPGRADE, CONN, VERSION, KEYLINE), 101);
     ck_assert_int_eq(status_with(GOOD_LINE, HOST, UPGRADE, CONN, VERSION, ""),
                      400);
     /* 15 and 17 bytes, not base64, padding missing, twice */
@@ -286,8 +288,8 @@ END_TEST
 Suite *ws_handshake_suite(void)
 {
     Suite *s = suite_create("ws_handshake");
-    TCase *core = tcase_create("core");
-    TCase *errors = tcase_create("errors");
+    TCase *core = tcase_create("handshake_core");
+    TCase *errors = tcase_create("handshake_errors");
 
     tcase_add_test(core, test_ws_handshake_rfc_accept);
     tcase_add_test(core, test_ws_handshake_rfc_request);

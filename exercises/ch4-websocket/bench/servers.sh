@@ -3,8 +3,8 @@
 # (io_conn + md, raw TCP): the same load client (bench/wsbench, with -r
 # for raw TCP), the same payload, the same run.
 #
-# usage: bench/servers.sh [SECONDS] [SIZE]   (from solutions/ch4-websocket/;
-#                                             defaults 5, 64)
+# usage: bench/servers.sh [SECONDS] [SIZE]   (from exercises/ch4-websocket/
+#                                             once it passes; defaults 5, 64)
 # For 1 and 100 connections it prints messages/s, latency percentiles,
 # and the servers' CPU time per message (user + system of the launcher
 # and its children, from /proc). Run it on a quiet machine: the figures

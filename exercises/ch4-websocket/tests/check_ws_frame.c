@@ -295,6 +295,9 @@ START_TEST(test_ws_frame_unmasked_refused)
     unsigned char buf[16] = {0x81, 0x02, 'h', 'i'};
 
     ck_assert_str_eq(server(buf, 4), "error:1002|");
+    /* the same frame masked is fine */
+    ck_assert_str_eq(server(buf, frame(buf, true, WS_OP_TEXT, "hi", 2)),
+                     "T:hi|");
     /* and a client refuses masked frames from a server */
     ck_assert_str_eq(
         feed(WS_CLIENT, MAX_MSG, buf, frame(buf, true, WS_OP_TEXT, "hi", 2), 0),
@@ -347,6 +350,7 @@ START_TEST(test_ws_frame_reserved_bits_and_opcodes)
     for (size_t i = 0; i < sizeof(op) / sizeof(op[0]); i++)
         ck_assert_str_eq(server(buf, frame(buf, true, op[i], "x", 1)),
                          "error:1002|");
+    ck_assert_str_eq(server(buf, frame(buf, true, WS_OP_TEXT, "x", 1)), "T:x|");
     for (unsigned rsv = 0x10; rsv <= 0x40; rsv <<= 1) {
         frame(buf, true, WS_OP_TEXT, "x", 1);
         buf[0] |= (unsigned char)rsv;
@@ -359,8 +363,12 @@ END_TEST
 START_TEST(test_ws_frame_length_top_bit)
 {
     unsigned char buf[] = {0x82, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4};
+    unsigned char ok[] = {0x82, 0xff, 0, 0, 0, 0, 0,      0,
+                          0,    1,    1, 2, 3, 4, 'z' ^ 1};
 
     ck_assert_str_eq(server(buf, sizeof(buf)), "error:1002|");
+    /* a length of 1 in 64 bits is fine */
+    ck_assert_str_eq(server(ok, sizeof(ok)), "B:z|");
 }
 END_TEST
 
@@ -395,6 +403,9 @@ START_TEST(test_ws_frame_stays_failed)
     struct ws_event ev;
 
     ws_parser_init(&p, WS_SERVER, MAX_MSG);
+    frame(buf + 16, true, WS_OP_TEXT, "ok", 2);
+    ck_assert_uint_eq(ws_parse(&p, buf + 16, 8, &ev), 8);
+    ck_assert_int_eq(ev.type, WS_EV_DATA);
     ws_parse(&p, buf, 3, &ev);
     ck_assert_int_eq(ev.type, WS_EV_ERROR);
     frame(buf, true, WS_OP_TEXT, "ok", 2);
@@ -486,8 +497,8 @@ END_TEST
 Suite *ws_frame_suite(void)
 {
     Suite *s = suite_create("ws_frame");
-    TCase *core = tcase_create("core");
-    TCase *errors = tcase_create("errors");
+    TCase *core = tcase_create("frame_core");
+    TCase *errors = tcase_create("frame_errors");
     TCase *utf8 = tcase_create("utf8");
 
     tcase_add_test(core, test_ws_frame_rfc_unmasked_examples);
