@@ -84,7 +84,8 @@ run_tests() {
 #   STATUS CASE TEST NAME MESSAGE SERVER STDERR
 # STATUS is ok or fail; TEST is the function, NAME the same with the
 # loop index when a test runs more than once (test_stop[1]); SERVER and
-# STDERR come from the "server:" and "stderr:" lines extest.c adds, the
+# STDERR come from the "server:" and "stderr:" lines common/tests/fixture.c
+# adds to a failure (fixture_assert, fixture_fail_with), the
 # stderr lines joined by " | ".
 tap_results() {
     awk -F '\t' 'BEGIN { OFS = "\t" }

@@ -15,17 +15,41 @@
 
 #include "harness.h"
 
+#include <check.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-/* harness_start_server(), or fail the test. */
+/* How many lines of a program's stderr a failure shows. */
+#define FIXTURE_STDERR_LINES 5
+
+/* Like ck_assert_msg(), with srv's state and stderr under the message (the
+ * message first: describing srv may change harness_error()): a "server:"
+ * line (still running, exited with status N, was killed by signal S) and
+ * the last lines of its stderr, each after "stderr:". make
+ * check-exercise reads them, and names one cause when every test of an
+ * exercise fails with the same "server:" line. srv may be NULL. */
+#define fixture_assert(srv, expr, ...)                                         \
+    do {                                                                       \
+        if (!(expr)) {                                                         \
+            const char *fx_msg_ = fixture_format(__VA_ARGS__);                 \
+            ck_abort_msg("%s%s", fx_msg_, fixture_describe(srv));              \
+        }                                                                      \
+    } while (0)
+/* The message of a failure, formatted into a static buffer. */
+const char *fixture_format(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+/* "\nserver: ...\nstderr: ..." for p, in a static buffer; "" for NULL. */
+const char *fixture_describe(struct hproc *p);
+
+/* Start a server and wait for its "listening on" line; if it does not
+ * come, fail the test with the reason and what the server did. */
 struct hproc *fixture_start(const char *const argv[]);
 /* SIGTERM p and fail the test unless it exits 0 within timeout_ms. */
 void fixture_stop_clean(struct hproc *p, int timeout_ms);
-/* Fail the test with what p did (exit status or signal, stderr's end),
- * after msg. For a test's own assertion on a server. */
+/* Fail the test with msg and what p did (fixture_describe). */
 void fixture_fail_with(struct hproc *p, const char *msg);
 
 /* "prog -h" exits 0 with "usage:" and want (an option it documents) on

@@ -1,6 +1,6 @@
 /* check_profile.c -- tests of the profiling lab: the fixed echo_read_cb
  * keeps no 4 KiB buffer on its stack, and the server still echoes. */
-#include "extest.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <signal.h>
@@ -48,14 +48,14 @@ END_TEST
 START_TEST(test_profile_still_echoes)
 {
     const char *argv[] = {SERVER, "-p", "0", NULL};
-    struct hproc *srv = ex_start_server(argv);
+    struct hproc *srv = fixture_start(argv);
 
-    ex_assert(srv, echo_check_clients(srv->port, 20, 500, 20000) == 0, "%s",
-              harness_error());
-    ex_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
-              harness_error());
-    ex_assert(srv, harness_stop(srv, SIGTERM, 2000) == 0,
-              "no clean exit on SIGTERM");
+    fixture_assert(srv, echo_check_clients(srv->port, 20, 500, 20000) == 0,
+                   "%s", harness_error());
+    fixture_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
+                   harness_error());
+    fixture_assert(srv, harness_stop(srv, SIGTERM, 2000) == 0,
+                   "no clean exit on SIGTERM");
 }
 END_TEST
 

@@ -1,7 +1,7 @@
 /* check_rate.c -- black-box tests of echosvr_rate: the echo flows at the
  * rate given, per connection, with bursts capped at a second's worth,
  * and a sender the bucket holds back is not read meanwhile. */
-#include "extest.h"
+#include "fixture.h"
 #include "now.h"
 
 #include <check.h>
@@ -23,15 +23,7 @@ static struct hproc *start_rate(void)
 {
     const char *argv[] = {SERVER, "-p", "0", "-r", RATE_ARG, NULL};
 
-    return ex_start_server(argv);
-}
-
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 2000);
-
-    ex_assert(srv, rc == 0, "no exit 0 on SIGTERM: %s",
-              rc < 0 ? harness_error() : "it exited non-zero");
+    return fixture_start(argv);
 }
 
 static double now_s(void) { return (double)now_mono_ns() / 1e9; }
@@ -49,14 +41,14 @@ static double timed_echo(struct hproc *srv, int n, size_t len, int pause_ms)
     for (int i = 0; i < n; i++) {
         s[i] = (struct echo_stream){
             .fd = harness_connect(srv->port), .data = data, .len = len};
-        ex_assert(srv, s[i].fd >= 0, "connect: %s", strerror(errno));
+        fixture_assert(srv, s[i].fd >= 0, "connect: %s", strerror(errno));
     }
     /* A connection that was quiet for a while must not have saved up. */
     if (pause_ms > 0)
         usleep((useconds_t)pause_ms * 1000);
     t0 = now_s();
-    ex_assert(srv, echo_pump(s, (size_t)n, 15000) == 0, "the echo: %s",
-              harness_error());
+    fixture_assert(srv, echo_pump(s, (size_t)n, 15000) == 0, "the echo: %s",
+                   harness_error());
     t0 = now_s() - t0;
     for (int i = 0; i < n; i++)
         close(s[i].fd);
@@ -71,11 +63,11 @@ START_TEST(test_rate_slows_echo)
     struct hproc *srv = start_rate();
     double secs = timed_echo(srv, 1, 3 * RATE, 0);
 
-    ex_assert(srv, secs >= 1.7,
-              "300000 bytes came back in %.2f s; at " RATE_ARG
-              " bytes a second that takes 2 s",
-              secs);
-    stop_clean(srv);
+    fixture_assert(srv, secs >= 1.7,
+                   "300000 bytes came back in %.2f s; at " RATE_ARG
+                   " bytes a second that takes 2 s",
+                   secs);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -86,11 +78,11 @@ START_TEST(test_rate_burst_capped)
     struct hproc *srv = start_rate();
     double secs = timed_echo(srv, 1, 3 * RATE, 1500);
 
-    ex_assert(srv, secs >= 1.7,
-              "after 1.5 s of silence 300000 bytes came back in %.2f s: "
-              "the bucket saved up more than one second's worth (%d)",
-              secs, RATE);
-    stop_clean(srv);
+    fixture_assert(srv, secs >= 1.7,
+                   "after 1.5 s of silence 300000 bytes came back in %.2f s: "
+                   "the bucket saved up more than one second's worth (%d)",
+                   secs, RATE);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -101,15 +93,15 @@ START_TEST(test_rate_per_connection)
     struct hproc *srv = start_rate();
     double secs = timed_echo(srv, 8, 2 * RATE, 0);
 
-    ex_assert(srv, secs >= 0.8,
-              "8 x 200000 bytes came back in %.2f s, "
-              "faster than " RATE_ARG " bytes a second each",
-              secs);
-    ex_assert(srv, secs <= harness_ms(3500) / 1000.0,
-              "8 clients of 200000 bytes at once took %.2f s, 1 s each is "
-              "expected: does every connection get a bucket of its own?",
-              secs);
-    stop_clean(srv);
+    fixture_assert(srv, secs >= 0.8,
+                   "8 x 200000 bytes came back in %.2f s, "
+                   "faster than " RATE_ARG " bytes a second each",
+                   secs);
+    fixture_assert(srv, secs <= harness_ms(3500) / 1000.0,
+                   "8 clients of 200000 bytes at once took %.2f s, 1 s each is "
+                   "expected: does every connection get a bucket of its own?",
+                   secs);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -127,7 +119,7 @@ START_TEST(test_rate_pauses_reading)
     ck_assert_ptr_nonnull(data);
     memset(data, 'x', len);
     fd = harness_connect(srv->port);
-    ex_assert(srv, fd >= 0, "connect: %s", strerror(errno));
+    fixture_assert(srv, fd >= 0, "connect: %s", strerror(errno));
     while (sent < len && idle_ms < 500) {
         ssize_t n =
             send(fd, data + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -135,12 +127,12 @@ START_TEST(test_rate_pauses_reading)
             sent += (size_t)n;
             idle_ms = 0;
         } else {
-            ex_assert(srv, errno == EAGAIN, "send: %s", strerror(errno));
+            fixture_assert(srv, errno == EAGAIN, "send: %s", strerror(errno));
             usleep(10000);
             idle_ms += 10;
         }
     }
-    ex_assert(
+    fixture_assert(
         srv, sent < len / 4,
         "the server took %zu bytes from a client it may echo only " RATE_ARG
         " bytes a second: it must stop reading while the "
@@ -148,7 +140,7 @@ START_TEST(test_rate_pauses_reading)
         sent);
     close(fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -159,26 +151,26 @@ END_TEST
 START_TEST(test_rate_tick_drains_input)
 {
     const char *argv[] = {SERVER, "-p", "0", "-r", "1000", NULL};
-    struct hproc *srv = ex_start_server(argv);
+    struct hproc *srv = fixture_start(argv);
     unsigned char data[1500];
     struct echo_stream s = {.data = data, .len = sizeof(data)};
     double t0;
 
     harness_fill(data, sizeof(data), 3);
     s.fd = harness_connect(srv->port);
-    ex_assert(srv, s.fd >= 0, "connect: %s", strerror(errno));
+    fixture_assert(srv, s.fd >= 0, "connect: %s", strerror(errno));
     t0 = now_s();
-    ex_assert(srv, echo_pump(&s, 1, 5000) == 0,
-              "1500 bytes at 1000 a second: %s (did the tick move the "
-              "bytes waiting in the input?)",
-              harness_error());
+    fixture_assert(srv, echo_pump(&s, 1, 5000) == 0,
+                   "1500 bytes at 1000 a second: %s (did the tick move the "
+                   "bytes waiting in the input?)",
+                   harness_error());
     t0 = now_s() - t0;
-    ex_assert(srv, t0 >= 0.35,
-              "1500 bytes came back in %.2f s; at 1000 bytes a second the "
-              "last 500 take 0.5 s",
-              t0);
+    fixture_assert(srv, t0 >= 0.35,
+                   "1500 bytes came back in %.2f s; at 1000 bytes a second the "
+                   "last 500 take 0.5 s",
+                   t0);
     close(s.fd);
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -186,13 +178,13 @@ END_TEST
 START_TEST(test_rate_still_echoes)
 {
     const char *argv[] = {SERVER, "-p", "0", "-r", "64M", NULL};
-    struct hproc *srv = ex_start_server(argv);
+    struct hproc *srv = fixture_start(argv);
 
-    ex_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
-              harness_error());
-    ex_assert(srv, echo_check_clients(srv->port, 20, 200, 20000) == 0, "%s",
-              harness_error());
-    stop_clean(srv);
+    fixture_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
+                   harness_error());
+    fixture_assert(srv, echo_check_clients(srv->port, 20, 200, 20000) == 0,
+                   "%s", harness_error());
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -207,12 +199,12 @@ START_TEST(test_rate_stop_while_limited)
     memset(data, 'y', sizeof(data));
     for (int i = 0; i < 10; i++) {
         fds[i] = harness_connect(srv->port);
-        ex_assert(srv, fds[i] >= 0, "connect: %s", strerror(errno));
-        ex_assert(srv, harness_write_all(fds[i], data, sizeof(data)) == 0,
-                  "send: %s", strerror(errno));
+        fixture_assert(srv, fds[i] >= 0, "connect: %s", strerror(errno));
+        fixture_assert(srv, harness_write_all(fds[i], data, sizeof(data)) == 0,
+                       "send: %s", strerror(errno));
     }
     usleep(250 * 1000); /* a few ticks of every timer */
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
     for (int i = 0; i < 10; i++)
         close(fds[i]);
 }

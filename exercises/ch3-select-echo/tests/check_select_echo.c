@@ -1,6 +1,6 @@
 /* check_select_echo.c -- black-box tests of echosvr_select: the echo
  * checks every echo server of the course passes, and FD_SETSIZE. */
-#include "extest.h"
+#include "fixture.h"
 
 #include <check.h>
 #include <errno.h>
@@ -25,7 +25,7 @@ static struct hproc *start_echo(void)
 {
     const char *argv[] = {SERVER, "-p", "0", NULL};
 
-    return ex_start_server(argv);
+    return fixture_start(argv);
 }
 
 /* connect() fd to 127.0.0.1:port. 0 or -1. */
@@ -38,23 +38,15 @@ static int connect_to(int fd, uint16_t port)
     return connect(fd, (struct sockaddr *)&sin, sizeof(sin));
 }
 
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 2000);
-
-    ex_assert(srv, rc == 0, "no exit 0 on SIGTERM: %s",
-              rc < 0 ? harness_error() : "it exited non-zero");
-}
-
 /* 100 connections at once, each pipelining 1,000 lines: a server that
  * serves one client at a time, or blocks on one, times out here. */
 START_TEST(test_select_concurrent_clients)
 {
     struct hproc *srv = start_echo();
 
-    ex_assert(srv, echo_check_clients(srv->port, 100, 1000, 20000) == 0, "%s",
-              harness_error());
-    stop_clean(srv);
+    fixture_assert(srv, echo_check_clients(srv->port, 100, 1000, 20000) == 0,
+                   "%s", harness_error());
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -62,9 +54,9 @@ START_TEST(test_select_binary_sizes)
 {
     struct hproc *srv = start_echo();
 
-    ex_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
-              harness_error());
-    stop_clean(srv);
+    fixture_assert(srv, echo_check_sizes(srv->port, 20000) == 0, "%s",
+                   harness_error());
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -99,8 +91,8 @@ START_TEST(test_select_half_close)
         ck_assert_int_ge(s[i].fd, 0);
         setsockopt(s[i].fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
         setsockopt(s[i].fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss));
-        ex_assert(srv, connect_to(s[i].fd, srv->port) == 0, "connect: %s",
-                  strerror(errno));
+        fixture_assert(srv, connect_to(s[i].fd, srv->port) == 0, "connect: %s",
+                       strerror(errno));
     }
     /* Send what the sockets take without reading, then shut down. */
     for (int round = 0; round < 20; round++) {
@@ -118,13 +110,13 @@ START_TEST(test_select_half_close)
         usleep(10 * 1000);
     }
     usleep(PAUSE_MS * 1000);
-    ex_assert(srv, echo_pump(s, HALF_CONNS, 20000) == 0,
-              "after a half-close and %d ms without reading: %s", PAUSE_MS,
-              harness_error());
+    fixture_assert(srv, echo_pump(s, HALF_CONNS, 20000) == 0,
+                   "after a half-close and %d ms without reading: %s", PAUSE_MS,
+                   harness_error());
     for (int i = 0; i < HALF_CONNS; i++)
         close(s[i].fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -143,7 +135,7 @@ START_TEST(test_select_backpressure)
     harness_fill(data, len, 99);
     hog = (struct echo_stream){
         .fd = harness_connect(srv->port), .data = data, .len = len};
-    ex_assert(srv, hog.fd >= 0, "connect: %s", strerror(errno));
+    fixture_assert(srv, hog.fd >= 0, "connect: %s", strerror(errno));
     while (hog.sent < len && idle_ms < 500) {
         ssize_t n = send(hog.fd, data + hog.sent, len - hog.sent,
                          MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -151,19 +143,19 @@ START_TEST(test_select_backpressure)
             hog.sent += (size_t)n;
             idle_ms = 0;
         } else {
-            ex_assert(srv, errno == EAGAIN, "send: %s", strerror(errno));
+            fixture_assert(srv, errno == EAGAIN, "send: %s", strerror(errno));
             usleep(10000);
             idle_ms += 10;
         }
     }
-    ex_assert(srv, hog.sent < len / 4,
-              "the server took %zu bytes from a client that does not "
-              "read: it must stop reading from it",
-              hog.sent);
-    ex_assert(srv, echo_pump(&hog, 1, 60000) == 0, "%s", harness_error());
+    fixture_assert(srv, hog.sent < len / 4,
+                   "the server took %zu bytes from a client that does not "
+                   "read: it must stop reading from it",
+                   hog.sent);
+    fixture_assert(srv, echo_pump(&hog, 1, 60000) == 0, "%s", harness_error());
     close(hog.fd);
     free(data);
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -190,9 +182,10 @@ START_TEST(test_select_past_fd_setsize)
     srv = start_echo();
     for (int i = 0; i < MANY; i++) {
         fds[i] = harness_connect(srv->port);
-        ex_assert(srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
-        ex_assert(srv, harness_write_all(fds[i], "0123456789abcde\n", 16) == 0,
-                  "send on connection %d: %s", i, strerror(errno));
+        fixture_assert(srv, fds[i] >= 0, "connect %d: %s", i, strerror(errno));
+        fixture_assert(srv,
+                       harness_write_all(fds[i], "0123456789abcde\n", 16) == 0,
+                       "send on connection %d: %s", i, strerror(errno));
     }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < MANY; i++) {
@@ -204,8 +197,9 @@ START_TEST(test_select_past_fd_setsize)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         left = harness_ms(10000) - (long)((t1.tv_sec - t0.tv_sec) * 1000 +
                                           (t1.tv_nsec - t0.tv_nsec) / 1000000);
-        ex_assert(srv, left > 0 && poll(&pfd, 1, (int)left) == 1,
-                  "connection %d of %d: neither echoed nor closed", i, MANY);
+        fixture_assert(srv, left > 0 && poll(&pfd, 1, (int)left) == 1,
+                       "connection %d of %d: neither echoed nor closed", i,
+                       MANY);
         n = recv(fds[i], buf, sizeof(buf), MSG_WAITALL);
         if (n == 16 && memcmp(buf, "0123456789abcde\n", 16) == 0)
             echoed++;
@@ -213,17 +207,18 @@ START_TEST(test_select_past_fd_setsize)
             refused++;
         else
             ck_abort_msg("connection %d: a wrong or short echo", i);
-        ex_assert(srv, i >= 900 || n == 16, "connection %d was refused", i);
+        fixture_assert(srv, i >= 900 || n == 16, "connection %d was refused",
+                       i);
     }
     for (int i = 0; i < MANY; i++)
         close(fds[i]);
     free(fds);
-    ex_assert(srv, echoed + refused == MANY, "%d echoed, %d refused", echoed,
-              refused);
+    fixture_assert(srv, echoed + refused == MANY, "%d echoed, %d refused",
+                   echoed, refused);
     usleep(100 * 1000); /* let the server see the closes */
-    ex_assert(srv, echo_check_half_close(srv->port, 10000) == 0,
-              "after %d connections: %s", MANY, harness_error());
-    stop_clean(srv);
+    fixture_assert(srv, echo_check_half_close(srv->port, 10000) == 0,
+                   "after %d connections: %s", MANY, harness_error());
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -235,14 +230,16 @@ START_TEST(test_select_stop_with_clients)
 
     for (int i = 0; i < 10; i++) {
         fds[i] = harness_connect(srv->port);
-        ex_assert(srv, fds[i] >= 0, "connect: %s", strerror(errno));
+        fixture_assert(srv, fds[i] >= 0, "connect: %s", strerror(errno));
     }
-    ex_assert(srv, harness_write_all(fds[0], "x", 1) == 0, "send: %s",
-              strerror(errno));
-    ex_assert(srv, harness_read_all(fds[0], &c, 1) == 0, "no echo of one byte");
-    ex_assert(srv, harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
-              "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
-              srv->reaped ? "exit status not 0" : harness_error());
+    fixture_assert(srv, harness_write_all(fds[0], "x", 1) == 0, "send: %s",
+                   strerror(errno));
+    fixture_assert(srv, harness_read_all(fds[0], &c, 1) == 0,
+                   "no echo of one byte");
+    fixture_assert(srv,
+                   harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
+                   "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
+                   srv->reaped ? "exit status not 0" : harness_error());
     /* Every connection is closed by the exit. */
     for (int i = 0; i < 10; i++) {
         ck_assert_int_le(recv(fds[i], &c, 1, 0), 0);

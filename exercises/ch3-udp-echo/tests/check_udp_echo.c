@@ -1,5 +1,5 @@
 /* check_udp_echo.c -- black-box tests of echosvr_udp. */
-#include "extest.h"
+#include "fixture.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -20,15 +20,7 @@ static struct hproc *start_udp(void)
 {
     const char *argv[] = {SERVER, "-p", "0", NULL};
 
-    return ex_start_server(argv);
-}
-
-static void stop_clean(struct hproc *srv)
-{
-    int rc = harness_stop(srv, SIGTERM, 2000);
-
-    ex_assert(srv, rc == 0, "server did not exit 0 on SIGTERM: %s",
-              rc < 0 ? harness_error() : "it exited non-zero");
+    return fixture_start(argv);
 }
 
 /* A UDP socket connected to the server: it receives only what comes from
@@ -75,16 +67,17 @@ START_TEST(test_udp_sizes)
 
         ck_assert_int_eq(send(fd, data, sizes[i], 0), (ssize_t)sizes[i]);
         n = recv_dgram(fd, back, 2000);
-        ex_assert(srv, n >= 0, "no echo of a %zu-byte datagram", sizes[i]);
-        ex_assert(srv, (size_t)n == sizes[i],
-                  "a %zu-byte datagram came back as %zd bytes", sizes[i], n);
-        ex_assert(srv, memcmp(data, back, sizes[i]) == 0,
-                  "a %zu-byte datagram came back changed", sizes[i]);
+        fixture_assert(srv, n >= 0, "no echo of a %zu-byte datagram", sizes[i]);
+        fixture_assert(srv, (size_t)n == sizes[i],
+                       "a %zu-byte datagram came back as %zd bytes", sizes[i],
+                       n);
+        fixture_assert(srv, memcmp(data, back, sizes[i]) == 0,
+                       "a %zu-byte datagram came back changed", sizes[i]);
     }
     close(fd);
     free(data);
     free(back);
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -111,17 +104,17 @@ START_TEST(test_udp_several_senders)
             ssize_t n = recv_dgram(fds[s], back, 2000);
 
             harness_fill(msg, len, (uint32_t)(s * ROUNDS + r + 1));
-            ex_assert(srv, n >= 0, "sender %d, round %d: no echo", s, r);
-            ex_assert(srv, (size_t)n == len && memcmp(msg, back, len) == 0,
-                      "sender %d, round %d: got %zd bytes that are not "
-                      "its own %zu",
-                      s, r, n, len);
+            fixture_assert(srv, n >= 0, "sender %d, round %d: no echo", s, r);
+            fixture_assert(srv, (size_t)n == len && memcmp(msg, back, len) == 0,
+                           "sender %d, round %d: got %zd bytes that are not "
+                           "its own %zu",
+                           s, r, n, len);
         }
     }
     for (int s = 0; s < SENDERS; s++)
         close(fds[s]);
     free(back);
-    stop_clean(srv);
+    fixture_stop_clean(srv, 2000);
 }
 END_TEST
 
@@ -145,12 +138,13 @@ START_TEST(test_udp_port_in_use)
     ck_assert_ptr_nonnull(srv);
     rc = harness_wait(srv, 3000);
     err = harness_stderr(srv);
-    ex_assert(srv, rc == 1, "with port %s taken: exit status 1 expected", port);
-    ex_assert(srv, strstr(err, port) && strstr(err, strerror(EADDRINUSE)),
-              "expected one line naming port %s and '%s'", port,
-              strerror(EADDRINUSE));
-    ex_assert(srv, strchr(err, '\n') == strrchr(err, '\n'),
-              "more than one line on stderr");
+    fixture_assert(srv, rc == 1, "with port %s taken: exit status 1 expected",
+                   port);
+    fixture_assert(srv, strstr(err, port) && strstr(err, strerror(EADDRINUSE)),
+                   "expected one line naming port %s and '%s'", port,
+                   strerror(EADDRINUSE));
+    fixture_assert(srv, strchr(err, '\n') == strrchr(err, '\n'),
+                   "more than one line on stderr");
     free(err);
     close(fd);
 }
@@ -164,10 +158,11 @@ START_TEST(test_udp_stop)
     int fd = udp_client(srv->port);
 
     ck_assert_int_eq(send(fd, "ping", 4, 0), 4);
-    ex_assert(srv, recv_dgram(fd, back, 2000) == 4, "no echo of 'ping'");
-    ex_assert(srv, harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
-              "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
-              srv->reaped ? "exit status not 0" : harness_error());
+    fixture_assert(srv, recv_dgram(fd, back, 2000) == 4, "no echo of 'ping'");
+    fixture_assert(srv,
+                   harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
+                   "%s: %s", _i == 0 ? "SIGTERM" : "SIGINT",
+                   srv->reaped ? "exit status not 0" : harness_error());
     close(fd);
 }
 END_TEST
