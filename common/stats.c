@@ -198,6 +198,17 @@ static int validate(struct stats *st)
     return 0;
 }
 
+int stats_attach(struct stats *st, void *mem, size_t size)
+{
+    if (!mem || (uintptr_t)mem % _Alignof(struct stats_block) != 0 ||
+        size < sizeof(struct stats_block)) {
+        errno = EPROTO;
+        return -1;
+    }
+    st->blk = mem;
+    return validate(st);
+}
+
 int stats_open(struct stats *st, key_t key)
 {
     int saved;
@@ -206,8 +217,7 @@ int stats_open(struct stats *st, key_t key)
     if (shmem_open(&st->sm, key, STATS_MAGIC, STATS_VERSION,
                    sizeof(struct stats_block), true) < 0)
         return -1;
-    st->blk = shmem_data(&st->sm);
-    if (validate(st) < 0) {
+    if (stats_attach(st, shmem_data(&st->sm), st->sm.size) < 0) {
         saved = errno;
         stats_close(st);
         errno = saved;

@@ -560,6 +560,40 @@ START_TEST(test_spscq_corrupt_index)
 }
 END_TEST
 
+/* spscq_attach(), the seam fuzz/fuzz_spscq.c drives: a copy of a live
+ * segment's payload reads like the segment and is validated like it. */
+START_TEST(test_spscq_attach_copy)
+{
+    struct spscq *q = make_queue(256, SPSCQ_PRODUCER), *c;
+    size_t size = OFF_RING + 256;
+    struct shmem sm;
+    unsigned char *raw = raw_payload(&sm), *copy;
+    uint32_t too_long = 300;
+    struct got g;
+
+    push_ok(q, 1, "hello", 5);
+    push_ok(q, 2, "world!", 6);
+    ck_assert_int_eq(posix_memalign((void **)&copy, 64, size), 0);
+    memcpy(copy, raw, size);
+    c = spscq_attach(copy, size, SPSCQ_CONSUMER);
+    ck_assert_ptr_nonnull(c);
+    pop_expect(c, 1, "hello", 5);
+    /* the second message's length, at ring offset 8 + 5 */
+    memcpy(copy + OFF_RING + 13, &too_long, sizeof(too_long));
+    ck_assert_int_eq(spscq_drain(c, copy_cb, &g, 1), -1);
+    ck_assert_int_eq(errno, EBADMSG);
+    spscq_close(c);
+    ck_assert_ptr_null(spscq_attach(copy, size - 1, SPSCQ_CONSUMER));
+    ck_assert_int_eq(errno, EPROTO);
+    *(uint64_t *)(copy + OFF_HEAD) = 1000; /* head past tail */
+    ck_assert_ptr_null(spscq_attach(copy, size, SPSCQ_CONSUMER));
+    ck_assert_int_eq(errno, EBADMSG);
+    free(copy);
+    shmem_close(&sm);
+    spscq_remove(q);
+}
+END_TEST
+
 /* --- processes ----------------------------------------------------------- */
 
 static void wait_child_ok(pid_t pid, const char *what)
@@ -957,6 +991,7 @@ Suite *spscq_suite(void)
     tcase_add_test(errors, test_spscq_corrupt_length);
     tcase_add_test(errors, test_spscq_consume_corrupt);
     tcase_add_test(errors, test_spscq_corrupt_index);
+    tcase_add_test(errors, test_spscq_attach_copy);
     tcase_add_test(stream, test_spscq_fork_stream);
     tcase_add_test(stream, test_spscq_exec_peers);
     tcase_add_test(pingpong, test_spscq_ping_pong);
