@@ -66,6 +66,14 @@ FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
 fuzz: deps
 	@./scripts/deps.sh optional-tool "$(FUZZ_PROBE)" clang libclang-rt-dev
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
+MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
+memcheck: deps
+	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
+	$(MAKE) MEMCHECK=1 all
+	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
+$(MEMCHECKS): memcheck-%:
+	$(MAKE) -C $* MEMCHECK=1 memcheck
 
 # Chapters with a bench/ directory have a `bench` target.
 BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
@@ -88,7 +96,7 @@ clean:
 	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
 
 .PHONY: all common check check-tools demo deps deps-quiet bench clean fuzz \
-        $(CHAPTERS) $(CHECKS) $(BENCHES)
+        memcheck $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
