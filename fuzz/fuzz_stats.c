@@ -7,17 +7,33 @@
  * refuse it with EPROTO or accept it; a snapshot stats_read() returns
  * must hold only what a reader may print and compute with: at most
  * STATS_MAX_COUNTERS counters, NUL-terminated names of name characters,
- * known kinds, a live-looking pid and times that cannot overflow.
+ * known kinds, a pid > 0 and times whose differences cannot overflow.
  *
  * A block whose seq is odd makes stats_read() wait about 100 ms before
  * EAGAIN (check_stats tests that); the target clears seq's low bit so
  * that each input takes microseconds. */
 #include "fuzz.h"
 
+#include "now.h"
 #include "stats.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+
+/* A name viewstats may print: NUL-terminated, 1 to 31 of [A-Za-z0-9_.-]. */
+static bool printable(const char *s)
+{
+    size_t n = strnlen(s, STATS_NAME_LEN);
+
+    if (n == 0 || n == STATS_NAME_LEN)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("_.-", s[i]))
+            return false;
+    return true;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct stats_block *b;
     struct stats_snapshot snap;
     struct stats st;
+    volatile int64_t uptime;
 
     b = aligned_alloc(_Alignof(struct stats_block), sizeof(*b));
     if (!b)
@@ -36,10 +53,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_EXPECT(st.n <= STATS_MAX_COUNTERS);
         if (stats_read(&st, &snap) == 0) {
             FUZZ_EXPECT(snap.n <= STATS_MAX_COUNTERS);
-            FUZZ_EXPECT(strnlen(snap.writer, STATS_NAME_LEN) < STATS_NAME_LEN);
+            FUZZ_EXPECT(printable(snap.writer));
             for (uint32_t i = 0; i < snap.n; i++)
-                FUZZ_EXPECT(strnlen(snap.desc[i].name, STATS_NAME_LEN) <
-                            STATS_NAME_LEN);
+                FUZZ_EXPECT(printable(snap.desc[i].name) &&
+                            snap.desc[i].kind <= STATS_GAUGE);
+            FUZZ_EXPECT(snap.pid > 0);
+            FUZZ_EXPECT(snap.started_ns > 0 && snap.updated_ns > 0);
+            /* what viewstats computes: UBSan ends the run on overflow */
+            uptime = now_real_ns() - snap.started_ns;
+            uptime = snap.updated_ns - snap.started_ns;
+            uptime = now_real_ns() - snap.updated_ns;
+            (void)uptime;
             (void)stats_find(&snap, "msgs");
         } else {
             FUZZ_EXPECT(errno == EPROTO || errno == EAGAIN);
