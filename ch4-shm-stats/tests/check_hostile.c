@@ -106,6 +106,25 @@ START_TEST(test_viewstats_rechecks_while_watching)
 }
 END_TEST
 
+/* Another local user (nobody, when the tests run as root) can neither
+ * attach the running server's statistics nor its viewers' view of them. */
+START_TEST(test_v4_other_user_refused)
+{
+    const char *argv[] = {"./echosvr_v4", "-p", "0", "-k", keystr, NULL};
+    struct hproc *srv;
+    int nsegs = 0, nfifos = 0, rc;
+
+    stats_remove(&w); /* the server makes its own block under key */
+    srv = harness_start_server(argv);
+    ck_assert_msg(srv != NULL, "server did not start: %s", harness_error());
+    rc = harness_foreign_user_refused("echosvr_v4 refuses another user", &nsegs,
+                                      &nfifos);
+    ck_assert_msg(rc >= 0, "%s", harness_error());
+    ck_assert(rc == 1 || nsegs == 1);
+    ck_assert_int_eq(harness_stop(srv, SIGTERM, harness_ms(2000)), 0);
+}
+END_TEST
+
 Suite *hostile_suite(void)
 {
     Suite *s = suite_create("hostile");
@@ -114,6 +133,11 @@ Suite *hostile_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_loop_test(tc, test_viewstats_refuses_hostile_block, 0, NSPOILS);
     tcase_add_loop_test(tc, test_viewstats_rechecks_while_watching, 0, NSPOILS);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("users");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_v4_other_user_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -2,16 +2,21 @@
 #include "shmem.h"
 
 #include "harness.h"
+#include "mhash.h"
+#include "spscq.h"
+#include "stats.h"
 
 #include <check.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -350,6 +355,66 @@ START_TEST(test_shmem_racing_openers_meet)
 }
 END_TEST
 
+/* Everything the modules make for a server: a statistics block, a queue
+ * and its FIFO, a multi-hash, a plain segment. Another user (nobody)
+ * reaches none of them. */
+START_TEST(test_shmem_other_user_refused)
+{
+    struct mhash_geom g = {3, 60, 8, false};
+    struct shmem sm;
+    struct stats st;
+    struct mhash h;
+    struct spscq *q;
+    char fifo[256];
+    int nsegs = 0, nfifos = 0, rc;
+
+    snprintf(fifo, sizeof(fifo), "%s/q.fifo", harness_tmpdir());
+    ck_assert_int_eq(shmem_create(&sm, key, MAGIC, 1, 64), 0);
+    shmem_publish(&sm);
+    ck_assert_int_eq(stats_create(&st, harness_key(), "tester"), 0);
+    stats_start(&st);
+    ck_assert_int_eq(mhash_create(&h, harness_key(), &g), 0);
+    q = spscq_create(harness_key(), fifo, 4096, SPSCQ_CONSUMER);
+    ck_assert_ptr_nonnull(q);
+    rc = harness_foreign_user_refused("another user refused", &nsegs, &nfifos);
+    ck_assert_msg(rc >= 0, "%s", harness_error());
+    ck_assert(rc == 1 || (nsegs == 4 && nfifos == 1));
+    spscq_remove(q);
+    mhash_remove(&h);
+    stats_remove(&st);
+    shmem_remove(&sm);
+}
+END_TEST
+
+/* The check itself bites: a segment and a FIFO anyone may use are found. */
+START_TEST(test_shmem_other_user_check_bites)
+{
+    char dir[256], fifo[300];
+    int nsegs, nfifos, id, rc;
+
+    id = shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0666);
+    ck_assert_int_ge(id, 0);
+    rc = harness_foreign_user_refused("probe of a 0666 segment", &nsegs,
+                                      &nfifos);
+    ck_assert_int_ne(rc, 0);
+    ck_assert_int_eq(shmctl(id, IPC_RMID, NULL), 0);
+    if (rc == 1)
+        return; /* skipped: not root */
+    ck_assert_str_eq(harness_error() + strlen(harness_error()) - 6, "nobody");
+    snprintf(dir, sizeof(dir), "%s/open", harness_tmpdir());
+    snprintf(fifo, sizeof(fifo), "%s/x.fifo", dir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(mkfifo(fifo, 0666), 0);
+    ck_assert_int_eq(chmod(harness_tmpdir(), 0755), 0);
+    ck_assert_int_eq(chmod(fifo, 0666), 0); /* past the umask */
+    rc = harness_foreign_user_refused("probe of a 0666 FIFO", &nsegs, &nfifos);
+    ck_assert_int_eq(chmod(harness_tmpdir(), 0700), 0);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(harness_error(), "x.fifo") != NULL, "%s",
+                  harness_error());
+}
+END_TEST
+
 Suite *shmem_suite(void)
 {
     Suite *s = suite_create("shmem");
@@ -373,6 +438,12 @@ Suite *shmem_suite(void)
     tcase_add_test(tc, test_shmem_readonly_write_faults);
     tcase_add_test(tc, test_shmem_unpublished_of_live_creator_kept);
     tcase_add_test(tc, test_shmem_unpublished_of_dead_creator_reclaimed);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("users");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_add_test(tc, test_shmem_other_user_refused);
+    tcase_add_test(tc, test_shmem_other_user_check_bites);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("race");
