@@ -126,19 +126,22 @@ tests/badecho: $(COMMON)/tests/badecho.c $(FLAGS_STAMP)
 $(TEST_RUNNER): $(TEST_HELPERS)
 
 # The runner reads CK_RUN_SUITE, CK_RUN_CASE, CK_FORK and CK_VERBOSITY.
+# CHECK_UNDER runs it under a tool (memcheck below).
 check: all $(TEST_RUNNER) $(TEST_PROG_BINS)
-	$(Q)./$(TEST_RUNNER)
+	$(Q)$(CHECK_UNDER) ./$(TEST_RUNNER)
 
-# The suite under valgrind (make memcheck, MEMCHECK=1). Check's fork mode
-# stays on: valgrind follows each forked test, and the programs a test
-# starts (--trace-children; system tools skipped), so a memory error or a
-# leak in any of them makes that process exit 99 and its test fail.
+# The suite under valgrind (make memcheck, MEMCHECK=1): check, with every
+# prerequisite a chapter gives it. Check's fork mode stays on: valgrind
+# follows each forked test, and the programs a test starts
+# (--trace-children; system tools skipped), so a memory error or a leak
+# in any of them makes that process exit 99 and its test fail.
 VALGRIND ?= valgrind
 VALGRIND_FLAGS := --quiet --error-exitcode=99 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect,possible \
     --trace-children=yes --trace-children-skip='/bin/*,/usr/*,/sbin/*'
-memcheck: all $(TEST_RUNNER) $(TEST_PROG_BINS)
-	$(Q)$(VALGRIND) $(VALGRIND_FLAGS) ./$(TEST_RUNNER)
+memcheck:
+	$(Q)$(MAKE) --no-print-directory check \
+	    CHECK_UNDER="$(VALGRIND) $(VALGRIND_FLAGS)"
 
 clean:
 	rm -f *.o *.d tests/*.o tests/*.d $(PROGS) $(TEST_RUNNER) \
