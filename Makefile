@@ -63,17 +63,27 @@ deps-quiet:
 FUZZ_SECONDS ?= 30
 FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
     clang -fsanitize=fuzzer -x c -o /dev/null -
-fuzz: deps
-	@./scripts/deps.sh optional-tool "$(FUZZ_PROBE)" clang libclang-rt-dev
+fuzz: deps deps-fuzz
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 # MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
 MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
-memcheck: deps
-	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
+memcheck: deps deps-valgrind
 	$(MAKE) MEMCHECK=1 all
 	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
 $(MEMCHECKS): memcheck-%:
 	$(MAKE) -C $* MEMCHECK=1 memcheck
+
+# `make deps WITH=fuzz` (or WITH=valgrind) also installs those tools.
+ifneq ($(filter fuzz,$(WITH)),)
+deps: deps-fuzz
+endif
+ifneq ($(filter valgrind,$(WITH)),)
+deps: deps-valgrind
+endif
+deps-fuzz:
+	@./scripts/deps.sh optional-tool "$(FUZZ_PROBE)" clang libclang-rt-dev
+deps-valgrind:
+	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
 
 # Chapters with a bench/ directory have a `bench` target.
 BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
@@ -95,8 +105,9 @@ clean:
 	$(MAKE) -C fuzz clean
 	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
 
-.PHONY: all common check check-tools demo deps deps-quiet bench clean fuzz \
-        memcheck $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
+.PHONY: all common check check-tools demo deps deps-quiet deps-fuzz \
+        deps-valgrind bench clean fuzz memcheck \
+        $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
