@@ -5,6 +5,8 @@
 #                     non-zero on any failure, ends with a one-line count
 #   make demo         build, then run each chapter's servers for a moment
 #   make deps         install libevent, Check and pkg-config if missing
+#   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
+#   make memcheck     every Check suite under valgrind
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
 #   make clean
 # Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
@@ -55,6 +57,34 @@ deps:
 deps-quiet:
 	@./scripts/deps.sh check $(DEPS_PKGS)
 
+# Reliability (SECURITY.md). fuzz: clang's libFuzzer over every parser of
+# untrusted bytes; memcheck: every Check suite under valgrind. Each
+# installs its tool first when it can (deps.sh optional-tool).
+FUZZ_SECONDS ?= 30
+FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
+    clang -fsanitize=fuzzer -x c -o /dev/null -
+fuzz: deps deps-fuzz
+	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
+# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
+MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
+memcheck: deps deps-valgrind
+	$(MAKE) MEMCHECK=1 all
+	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
+$(MEMCHECKS): memcheck-%:
+	$(MAKE) -C $* MEMCHECK=1 memcheck
+
+# `make deps WITH=fuzz` (or WITH=valgrind) also installs those tools.
+ifneq ($(filter fuzz,$(WITH)),)
+deps: deps-fuzz
+endif
+ifneq ($(filter valgrind,$(WITH)),)
+deps: deps-valgrind
+endif
+deps-fuzz:
+	@./scripts/deps.sh optional-tool "$(FUZZ_PROBE)" clang libclang-rt-dev
+deps-valgrind:
+	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
+
 # Chapters with a bench/ directory have a `bench` target.
 BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
 bench: $(BENCHES)
@@ -72,10 +102,12 @@ deps-chromium:
 
 clean:
 	$(MAKE) -C common clean
+	$(MAKE) -C fuzz clean
 	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
 
-.PHONY: all common check check-tools demo deps deps-quiet bench clean \
-        $(CHAPTERS) $(CHECKS) $(BENCHES)
+.PHONY: all common check check-tools demo deps deps-quiet deps-fuzz \
+        deps-valgrind bench clean fuzz memcheck \
+        $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

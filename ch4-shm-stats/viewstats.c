@@ -77,26 +77,36 @@ static bool writer_gone(const struct view *v, pid_t pid)
     return shmem_removed(&v->st.sm);
 }
 
-static void print_uptime(int64_t ns)
+/* Seconds from earlier to later, 0 if the clock went back. stats_read()
+ * checked that the snapshot's times are positive, and so is the clock:
+ * the difference of two positive int64_t cannot overflow. */
+static double secs_between(int64_t later, int64_t earlier)
 {
-    long long s = ns / 1000000000;
+    return later > earlier ? (double)(later - earlier) / 1e9 : 0.0;
+}
+
+static void print_uptime(double secs)
+{
+    long long s = (long long)secs;
 
     printf("up %lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
 }
 
+/* Everything printed comes from the snapshot stats_read() checked:
+ * names are [A-Za-z0-9_.-] tokens, so no byte of the segment can reach
+ * the terminal as a control sequence. */
 static void print_block(const struct view *v, const struct stats_snapshot *s,
                         int64_t now_ns)
 {
     /* rates against the previous print, or against the start */
     const bool delta = v->have_prev;
     double secs =
-        (double)(s->updated_ns - (delta ? v->prev.updated_ns : s->started_ns)) /
-        1e9;
+        secs_between(s->updated_ns, delta ? v->prev.updated_ns : s->started_ns);
 
     printf("%s pid %d key %#x ", s->writer, (int)s->pid, (unsigned)v->key);
-    print_uptime(now_ns - s->started_ns);
+    print_uptime(secs_between(now_ns, s->started_ns));
     printf(" updated %.1f s ago, rates %s\n",
-           (double)(now_ns - s->updated_ns) / 1e9,
+           secs_between(now_ns, s->updated_ns),
            delta ? "since the last print" : "since start");
     for (uint32_t i = 0; i < s->n; i++) {
         uint64_t base = delta ? v->prev.value[i] : 0;
@@ -118,8 +128,12 @@ static int view_print(struct view *v)
     if (!v->attached && view_attach(v) < 0)
         return -1;
     if (stats_read(&v->st, &s) < 0) {
-        log_error("key %#x: no consistent snapshot (writer stuck?)",
-                  (unsigned)v->key);
+        if (errno == EPROTO)
+            log_error("key %#x: not a valid statistics block any more",
+                      (unsigned)v->key);
+        else
+            log_error("key %#x: no consistent snapshot (writer stuck?)",
+                      (unsigned)v->key);
         return -1;
     }
     if (writer_gone(v, s.pid)) {

@@ -18,6 +18,7 @@
 #include "mpool.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define MPOOL_MAGIC   0x4d504f4cu /* "MPOL" */
@@ -83,14 +84,15 @@ static size_t chunks_that_fit(size_t size, size_t cs)
     return n;
 }
 
-static void fill_handle(struct mpool *mp, void *mem)
+/* Fill the handle for the pool in mem from geometry g: the header itself
+ * (mpool_init) or a validated private copy of it (mpool_attach). */
+static void fill_handle(struct mpool *mp, void *mem,
+                        const struct mpool_shared *g)
 {
-    struct mpool_shared *sh = mem;
-
-    mp->sh = sh;
-    mp->chunk_size = sh->chunk_size;
-    mp->total = sh->total;
-    mp->flags = sh->flags;
+    mp->sh = mem;
+    mp->chunk_size = g->chunk_size;
+    mp->total = g->total;
+    mp->flags = g->flags;
     mp->stack = (uint32_t *)((char *)mem + HDR_SIZE);
     mp->map = (unsigned char *)mem + HDR_SIZE + 4 * (size_t)mp->total;
     mp->data = (unsigned char *)mem + data_offset(mp->total);
@@ -127,7 +129,7 @@ int mpool_init(struct mpool *mp, void *mem, size_t size, size_t chunk_size,
     sh->chunk_size = cs;
     sh->data_off = data_offset(n);
     sh->nfree = n;
-    fill_handle(mp, mem);
+    fill_handle(mp, mem, sh);
     /* Lowest address on top of the stack: a fresh pool hands out chunks
      * in address order. */
     for (size_t i = 0; i < n; i++)
@@ -136,7 +138,8 @@ int mpool_init(struct mpool *mp, void *mem, size_t size, size_t chunk_size,
     return 0;
 }
 
-/* Is the header in mem (size bytes) one mpool_init() could have written? */
+/* Is sh, a copy of the header of a pool of size bytes, one mpool_init()
+ * could have written? */
 static bool header_ok(const struct mpool_shared *sh, size_t size)
 {
     size_t need;
@@ -155,13 +158,24 @@ static bool header_ok(const struct mpool_shared *sh, size_t size)
 
 int mpool_attach(struct mpool *mp, void *mem, size_t size)
 {
-    if (mem == NULL || (uintptr_t)mem % MPOOL_ALIGN != 0 ||
-        !header_ok(mem, size)) {
-        errno = EPROTO;
-        return -1;
-    }
-    fill_handle(mp, mem);
+    struct mpool_shared copy;
+
+    if (mem == NULL || (uintptr_t)mem % MPOOL_ALIGN != 0 || size < HDR_SIZE)
+        goto out_eproto;
+    /* One read of the header: another process may rewrite it at any
+     * time, and what was checked must be what the handle gets. */
+    memcpy(&copy, mem, sizeof(copy));
+    /* compiler barrier: the checks below must read the copy, never
+     * reload a field from mem in its place */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (!header_ok(&copy, size))
+        goto out_eproto;
+    fill_handle(mp, mem, &copy);
     return 0;
+
+out_eproto:
+    errno = EPROTO;
+    return -1;
 }
 
 void mpool_release(struct mpool *mp) { memset(mp, 0, sizeof(*mp)); }

@@ -60,8 +60,10 @@ size_t mpool_size(size_t nchunks, size_t chunk_size);
  * room for a single chunk). */
 int mpool_init(struct mpool *mp, void *mem, size_t size, size_t chunk_size,
                unsigned flags);
-/* Use a pool another process (or an earlier mapping) built in mem: every
- * header field is checked against size first. 0, or -1 with EPROTO. */
+/* Use a pool another process (or an earlier mapping) built in mem: the
+ * header is copied once and every field of the copy checked against size
+ * (a chunk size of 0 or one that does not fit is refused); the handle is
+ * filled from that copy. 0, or -1 with EPROTO. */
 int mpool_attach(struct mpool *mp, void *mem, size_t size);
 /* Forget the pool; the memory is the caller's again. Safe on a released
  * handle. Chunks still handed out become invalid. */

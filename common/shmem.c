@@ -4,9 +4,11 @@
  * mode 0600, fills the header, initialises the payload, then publishes it
  * (ready = 1, release). An opener checks ownership and mode with
  * IPC_STAT, attaches, and checks the header (acquire on ready) before it
- * reads a byte of payload. The kernel's shm_nattch and shm_cpid, not the
- * header, decide whether an existing segment is stale: a header can be
- * garbage, the kernel's bookkeeping cannot. */
+ * reads a byte of payload. The kernel's shm_nattch and shm_cpid decide
+ * whether an existing segment is stale: a header can be garbage, the
+ * kernel's bookkeeping cannot. The header's ready flag only ever keeps a
+ * segment whose creator lives (not yet published: still being made), so
+ * garbage there cannot get a live segment deleted. */
 #include "shmem.h"
 
 #include <errno.h>
@@ -26,14 +28,38 @@ static bool pid_alive(pid_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
-/* Is the existing segment id in use by a live process? */
+/* Is the existing segment id in use by a live process? Only while its
+ * creator lives: then if it is not published yet, or if anyone else is
+ * attached. A creator between its shmget() and its shmat() is attached
+ * to nothing, and a second process starting at that moment must not
+ * take the segment for stale, delete it and make its own: the two would
+ * never meet. A creator killed before publishing leaves a segment that
+ * is reclaimed, as is one whose creator has died.
+ *
+ * Order matters: ready is read first, the attach count after it. A
+ * creator attaches before it publishes, so once ready == 1 is seen its
+ * attachment is counted, unless it has since detached. Counting first
+ * would miss a creator that attached and published in between. A
+ * segment we cannot attach is not ours to judge: in use. */
 static bool segment_in_use(int id)
 {
+    const struct shmem_hdr *h;
     struct shmid_ds ds;
+    bool ready, in_use;
 
-    if (shmctl(id, IPC_STAT, &ds) < 0)
+    if (shmctl(id, IPC_STAT, &ds) < 0 || !pid_alive(ds.shm_cpid))
         return false;
-    return ds.shm_nattch > 0 && pid_alive(ds.shm_cpid);
+    if (ds.shm_segsz < sizeof(*h))
+        return true;
+    h = shmat(id, NULL, SHM_RDONLY);
+    if (h == (void *)-1)
+        return true;
+    /* acquire: pairs with the release in shmem_publish() */
+    ready = atomic_load_explicit(&h->ready, memory_order_acquire) == 1;
+    /* nattch counts our own attachment too */
+    in_use = !ready || shmctl(id, IPC_STAT, &ds) < 0 || ds.shm_nattch > 1;
+    shmdt(h);
+    return in_use;
 }
 
 /* Does segment id belong to this user, mode 0600, with our magic? */
@@ -90,7 +116,10 @@ int shmem_create(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
             errno = EEXIST;
             return -1;
         }
-        if (old >= 0 && shmctl(old, IPC_RMID, NULL) < 0)
+        /* EINVAL, EIDRM: another process reclaimed it first; the
+         * IPC_EXCL below then tells whether it made a new one. */
+        if (old >= 0 && shmctl(old, IPC_RMID, NULL) < 0 && errno != EINVAL &&
+            errno != EIDRM)
             return -1;
         id = shmget(key, total, IPC_CREAT | IPC_EXCL | SHMEM_MODE);
     }

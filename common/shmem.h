@@ -30,10 +30,11 @@ struct shmem {
 };
 
 /* Create a segment for size payload bytes, mode 0600, and attach it. If
- * one already exists under key: refused with EEXIST when a live process
- * still uses it; reclaimed (removed and created anew) when nothing is
- * attached or its creator is dead, as after kill -9. The payload is zero;
- * call shmem_publish() once it is initialised. 0 or -1 with errno. */
+ * one already exists under key: refused with EEXIST while its creator
+ * lives and it is attached or not yet published (being made); reclaimed
+ * (removed and created anew) when its creator is dead, as after kill -9,
+ * or it is published and nothing is attached. The payload is zero; call
+ * shmem_publish() once it is initialised. 0 or -1 with errno. */
 int shmem_create(struct shmem *sm, key_t key, uint32_t magic, uint32_t version,
                  size_t size);
 /* Mark the payload initialised (release): openers may now use it. */

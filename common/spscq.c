@@ -200,16 +200,17 @@ static bool capacity_ok(uint64_t cap)
            (cap & (cap - 1)) == 0;
 }
 
-/* Check the geometry the creator wrote and the indices, then set up the
- * private state of the handle's roles. */
-static int attach_ring(struct spscq *q)
+/* Check the geometry the creator wrote in the payload at mem (size
+ * bytes) and the indices, then set up the private state of the handle's
+ * roles. */
+static int attach_ring(struct spscq *q, void *mem, size_t size)
 {
     uint64_t head, tail;
 
-    q->sh = shmem_data(&q->sm);
+    q->sh = mem;
     q->capacity = q->sh->capacity;
     if (!capacity_ok(q->capacity) ||
-        q->sm.size != sizeof(struct spscq_shared) + q->capacity) {
+        size != sizeof(struct spscq_shared) + q->capacity) {
         errno = EPROTO;
         return -1;
     }
@@ -266,7 +267,7 @@ static struct spscq *handle_finish(struct spscq *q, bool created)
 {
     int saved;
 
-    if (!created && attach_ring(q) < 0)
+    if (!created && attach_ring(q, shmem_data(&q->sm), q->sm.size) < 0)
         goto out_close;
     q->fd = open_fifo(q->fifo_path);
     if (q->fd < 0)
@@ -355,6 +356,28 @@ struct spscq *spscq_open_or_create(key_t key, const char *fifo_path,
     if (*created)
         init_ring(q, capacity);
     return handle_finish(q, *created);
+}
+
+struct spscq *spscq_attach(void *mem, size_t size, enum spscq_role role)
+{
+    struct spscq *q;
+    int saved;
+
+    if (!mem || (uintptr_t)mem % CACHE_LINE != 0 ||
+        size < sizeof(struct spscq_shared)) {
+        errno = EPROTO;
+        return NULL;
+    }
+    q = handle_new("", role);
+    if (!q)
+        return NULL;
+    if (attach_ring(q, mem, size) < 0) {
+        saved = errno;
+        spscq_close(q);
+        errno = saved;
+        return NULL;
+    }
+    return q;
 }
 
 void spscq_close(struct spscq *q)

@@ -69,6 +69,13 @@ struct spscq *spscq_open(key_t key, const char *fifo_path,
 struct spscq *spscq_open_or_create(key_t key, const char *fifo_path,
                                    size_t capacity, enum spscq_role role,
                                    bool *created);
+/* For tests and fuzz/: a handle over a queue already in memory that is
+ * not a segment, such as a copy of a segment's payload (size bytes at
+ * mem, 64-byte aligned), validated as spscq_open() validates. It has no
+ * FIFO: nothing wakes or is woken. NULL with errno EPROTO (bad
+ * geometry), EBADMSG (corrupt indices), EINVAL (role) or ENOMEM.
+ * spscq_close() frees the handle; the memory stays the caller's. */
+struct spscq *spscq_attach(void *mem, size_t size, enum spscq_role role);
 /* Close the FIFO, detach and free; the queue lives on. NULL is a no-op. */
 void spscq_close(struct spscq *q);
 /* Remove the segment and the FIFO, then close. 0 or -1 with errno (q is

@@ -31,7 +31,10 @@
  * copy is not undefined behaviour in C11, and ThreadSanitizer agrees.
  *
  * Fields fixed before shmem_publish() (names, pid, start time) need no
- * lock: shmem's release/acquire on the header's ready flag covers them. */
+ * lock: shmem's release/acquire on the header's ready flag covers them.
+ * They are still read anew by every stats_read(), and checked in the
+ * copy: the block is another process's memory, and "fixed" is only what
+ * an honest writer promises. */
 #include "stats.h"
 
 #include "now.h"
@@ -176,14 +179,16 @@ int stats_remove(struct stats *st)
 
 int stats_remove_key(key_t key) { return shmem_remove_key(key, STATS_MAGIC); }
 
-/* Everything fixed is checked once, at open: a reader then copies at
- * most n counters and NUL-terminated names, whatever the writer does. */
+/* Everything fixed is checked at open: a reader then copies at most n
+ * counters and NUL-terminated names, whatever the writer does later, and
+ * stats_read() checks each copy again before anyone uses it. */
 static int validate(struct stats *st)
 {
     const struct stats_block *b = st->blk;
 
     if (b->ncounters > STATS_MAX_COUNTERS ||
-        !valid_name(b->writer, STATS_NAME_LEN) || b->pid <= 0) {
+        !valid_name(b->writer, STATS_NAME_LEN) || b->pid <= 0 ||
+        b->started_ns <= 0) {
         errno = EPROTO;
         return -1;
     }
@@ -198,6 +203,17 @@ static int validate(struct stats *st)
     return 0;
 }
 
+int stats_attach(struct stats *st, void *mem, size_t size)
+{
+    if (!mem || (uintptr_t)mem % _Alignof(struct stats_block) != 0 ||
+        size < sizeof(struct stats_block)) {
+        errno = EPROTO;
+        return -1;
+    }
+    st->blk = mem;
+    return validate(st);
+}
+
 int stats_open(struct stats *st, key_t key)
 {
     int saved;
@@ -206,8 +222,7 @@ int stats_open(struct stats *st, key_t key)
     if (shmem_open(&st->sm, key, STATS_MAGIC, STATS_VERSION,
                    sizeof(struct stats_block), true) < 0)
         return -1;
-    st->blk = shmem_data(&st->sm);
-    if (validate(st) < 0) {
+    if (stats_attach(st, shmem_data(&st->sm), st->sm.size) < 0) {
         saved = errno;
         stats_close(st);
         errno = saved;
@@ -216,9 +231,9 @@ int stats_open(struct stats *st, key_t key)
     return 0;
 }
 
-/* Copy the fixed fields; names were validated at open, and the copy is
- * terminated anyway, so a writer that scribbles later cannot make us
- * read past a name. */
+/* Copy the fixed fields; the copy is terminated, so a writer that
+ * scribbles after the open cannot make us read past a name, and
+ * snapshot_ok() then checks the copy, not the block. */
 static void copy_fixed(const struct stats *st, struct stats_snapshot *snap)
 {
     const struct stats_block *b = st->blk;
@@ -231,6 +246,22 @@ static void copy_fixed(const struct stats *st, struct stats_snapshot *snap)
     memcpy(snap->desc, b->desc, st->n * sizeof(b->desc[0]));
     for (uint32_t i = 0; i < st->n; i++)
         snap->desc[i].name[STATS_NAME_LEN - 1] = '\0';
+}
+
+/* Is the copy one a writer could have made: names that are tokens, known
+ * kinds, a pid that names one process (kill(0, ...) would mean our whole
+ * process group), times after 1970? Positive times keep every difference
+ * a reader computes between them, or with the clock, in range. */
+static bool snapshot_ok(const struct stats_snapshot *snap)
+{
+    if (snap->pid <= 0 || snap->started_ns <= 0 || snap->updated_ns <= 0 ||
+        !valid_name(snap->writer, STATS_NAME_LEN))
+        return false;
+    for (uint32_t i = 0; i < snap->n; i++)
+        if (!valid_name(snap->desc[i].name, STATS_NAME_LEN) ||
+            snap->desc[i].kind > STATS_GAUGE)
+            return false;
+    return true;
 }
 
 int stats_read(const struct stats *st, struct stats_snapshot *snap)
@@ -256,8 +287,13 @@ int stats_read(const struct stats *st, struct stats_snapshot *snap)
         /* acquire: pairs with the release fence in stats_commit() */
         atomic_thread_fence(memory_order_acquire);
         s2 = atomic_load_explicit(&b->seq, memory_order_relaxed);
-        if (s1 == s2)
-            return 0;
+        if (s1 != s2)
+            continue;
+        if (!snapshot_ok(snap)) {
+            errno = EPROTO;
+            return -1;
+        }
+        return 0;
     }
     errno = EAGAIN;
     return -1;

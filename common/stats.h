@@ -130,9 +130,17 @@ int stats_remove_key(key_t key);
  * ENOENT (no block: no writer), EACCES, EAGAIN (not started yet), EPROTO
  * (not a valid statistics block). */
 int stats_open(struct stats *st, key_t key);
-/* Copy the block into *snap, retrying while a commit is under way. 0, or
- * -1 with EAGAIN if no stable copy came within about 100 ms (a writer
- * killed in the middle of a commit leaves the block odd forever). */
+/* The validation stats_open() does, on a block already in memory that
+ * is not a segment (tests and fuzz/ use it on plain memory): mem holds
+ * size bytes, aligned for struct stats_block. st->blk and st->n are set;
+ * st->sm is left alone. 0 or -1 with EPROTO. */
+int stats_attach(struct stats *st, void *mem, size_t size);
+/* Copy the block into *snap, retrying while a commit is under way, then
+ * check the copy: names are [A-Za-z0-9_.-] tokens, kinds known, pid > 0,
+ * times > 0 (so differences between them cannot overflow). 0, or -1
+ * with EAGAIN if no stable copy came within about 100 ms (a writer
+ * killed in the middle of a commit leaves the block odd forever), or
+ * EPROTO if the copy fails the checks (the block changed since open). */
 int stats_read(const struct stats *st, struct stats_snapshot *snap);
 /* Detach; the block lives on. */
 void stats_close(struct stats *st);

@@ -4,6 +4,7 @@
 # usage: deps.sh install|check PACKAGE...
 #        deps.sh optional PKG-CONFIG-NAME PACKAGE...
 #        deps.sh optional-command COMMAND PACKAGE...
+#        deps.sh optional-tool PROBE PACKAGE...
 # With everything present it prints nothing. Otherwise `install`, run as
 # root, installs the Debian/Ubuntu packages given; in every other case it
 # prints the exact command to run and fails.
@@ -11,15 +12,22 @@ set -eu
 mode=$1
 shift
 
-# An optional extra (gperftools for `make profile`): installed when asked
-# and possible, otherwise a hint; never a failure.
-if [ "$mode" = optional ] || [ "$mode" = optional-command ]; then
+# An optional extra (gperftools for `make profile`, chromium, clang's
+# libFuzzer for `make fuzz`, valgrind for `make memcheck`): installed when
+# asked and possible, otherwise a hint; never a failure. It is there when
+# pkg-config knows it (optional), when COMMAND is on the PATH
+# (optional-command) or when the shell command PROBE succeeds
+# (optional-tool).
+if [ "$mode" = optional ] || [ "$mode" = optional-command ] ||
+   [ "$mode" = optional-tool ]; then
     what=$1
     shift
     if [ "$mode" = optional ]; then
         pkg-config --exists "$what" 2>/dev/null && exit 0
-    else
+    elif [ "$mode" = optional-command ]; then
         command -v "$what" >/dev/null 2>&1 && exit 0
+    else
+        sh -c "$what" >/dev/null 2>&1 && exit 0
     fi
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "installing $* (optional) ..."

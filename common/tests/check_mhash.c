@@ -8,6 +8,9 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -575,6 +578,65 @@ START_TEST(test_mhash_reader_never_torn)
 }
 END_TEST
 
+/* The same race between two threads over one mapping, so that
+ * ThreadSanitizer (SANITIZE=thread, CI) sees both sides of the seqlock. */
+struct race_thread {
+    const struct mhash *h;
+    struct race_result res;
+    _Atomic bool done;
+};
+
+/* Reads every record until the writer is done, then once more. */
+static void *race_thread_reader(void *arg)
+{
+    struct race_thread *t = arg;
+    uint64_t w[RACE_WORDS], want[RACE_WORDS];
+    bool last;
+
+    do {
+        last = atomic_load(&t->done);
+        for (uint64_t k = 0; k < RACE_KEYS; k++) {
+            if (mhash_find(t->h, k, w) < 0)
+                continue;
+            t->res.found++;
+            race_rec(want, k, (w[1] - 1) / 0x100000001b3ull);
+            t->res.torn += memcmp(w, want, sizeof(w)) != 0;
+        }
+    } while (!last);
+    return NULL;
+}
+
+START_TEST(test_mhash_threads_reader_never_torn)
+{
+    struct mhash_geom g = {4, 64, RACE_WORDS * 8, false};
+    struct race_thread t = {0};
+    uint64_t w[RACE_WORDS], gen = 0;
+    struct mhash h;
+    void *mem = new_table(&h, &g);
+    pthread_t tid;
+
+    for (uint64_t k = 0; k < RACE_KEYS; k++) {
+        race_rec(w, k, 0);
+        ck_assert_int_eq(mhash_insert(&h, k, w), 0);
+    }
+    t.h = &h;
+    ck_assert_int_eq(pthread_create(&tid, NULL, race_thread_reader, &t), 0);
+    /* a fixed amount of writing, however the threads are scheduled
+     * (valgrind runs one at a time) */
+    for (gen = 1; gen <= 300; gen++) {
+        for (uint64_t k = 0; k < RACE_KEYS; k++) {
+            race_rec(w, k, gen);
+            ck_assert_int_eq(mhash_update(&h, k, w), 0);
+        }
+    }
+    atomic_store(&t.done, true);
+    ck_assert_int_eq(pthread_join(tid, NULL), 0);
+    ck_assert_uint_eq(t.res.torn, 0);
+    ck_assert_uint_ge(t.res.found, RACE_KEYS); /* the last pass, at least */
+    free(mem);
+}
+END_TEST
+
 Suite *mhash_suite(void)
 {
     Suite *s = suite_create("mhash");
@@ -599,6 +661,10 @@ Suite *mhash_suite(void)
     tcase_add_checked_fixture(tc, shm_setup, harness_cleanup);
     tcase_add_test(tc, test_mhash_second_process_attach);
     tcase_add_test(tc, test_mhash_reader_never_torn);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("threads");
+    tcase_add_test(tc, test_mhash_threads_reader_never_torn);
     suite_add_tcase(s, tc);
     return s;
 }

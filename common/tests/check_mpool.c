@@ -7,10 +7,15 @@
 
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define NCHUNKS 1000
@@ -294,6 +299,62 @@ START_TEST(test_mpool_attach_validates)
 }
 END_TEST
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A process rewrites the header (words[3] total, words[4] the low half
+ * of chunk_size) between a good pool's values and impossible ones while
+ * this one attaches: every attach must refuse, or give a handle with the
+ * good geometry, never a mix of what it checked and what it read later
+ * (issue 13: a total of 0xffffffff for a 68 KiB pool; a chunk size of 0
+ * divided by zero). */
+START_TEST(test_mpool_attach_while_header_changes)
+{
+    size_t size = mpool_size(NCHUNKS, CSIZE);
+    uint32_t *words = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    _Atomic uint32_t *total, *csize;
+    struct mpool q;
+    int status, good = 0;
+    int64_t deadline = now_ms() + 1000;
+    pid_t pid;
+
+    ck_assert_ptr_ne(words, MAP_FAILED);
+    ck_assert_int_eq(mpool_init(&q, words, size, CSIZE, 0), 0);
+    total = (_Atomic uint32_t *)&words[3];
+    csize = (_Atomic uint32_t *)&words[4];
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* flips until killed */
+        for (unsigned i = 0;; i++) {
+            atomic_store_explicit(total, i & 1 ? UINT32_MAX : NCHUNKS,
+                                  memory_order_relaxed);
+            atomic_store_explicit(csize, i & 2 ? 0 : CSIZE,
+                                  memory_order_relaxed);
+        }
+    }
+    /* a second of attaches: old code failed within milliseconds */
+    for (int i = 0; (i & 4095) != 0 || now_ms() < deadline; i++) {
+        if (mpool_attach(&q, words, size) < 0)
+            continue;
+        good++;
+        ck_assert_msg(q.total == NCHUNKS && q.chunk_size == CSIZE,
+                      "attach %d: total %u chunk size %zu", i, q.total,
+                      q.chunk_size);
+    }
+    kill(pid, SIGKILL);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_int_gt(good, 0); /* the race was run, not only refused */
+    munmap(words, size);
+}
+END_TEST
+
 /* --- a pool in a shared segment, used by two processes ------------------ */
 
 #define MAGIC         0x4d505453u /* "MPTS" */
@@ -410,6 +471,7 @@ Suite *mpool_suite(void)
     tcase_add_test(tc, test_mpool_checked_double_free);
     tcase_add_test(tc, test_mpool_debug_build_checks);
     tcase_add_test(tc, test_mpool_attach_validates);
+    tcase_add_test(tc, test_mpool_attach_while_header_changes);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("shared");

@@ -560,6 +560,40 @@ START_TEST(test_spscq_corrupt_index)
 }
 END_TEST
 
+/* spscq_attach(), the seam fuzz/fuzz_spscq.c drives: a copy of a live
+ * segment's payload reads like the segment and is validated like it. */
+START_TEST(test_spscq_attach_copy)
+{
+    struct spscq *q = make_queue(256, SPSCQ_PRODUCER), *c;
+    size_t size = OFF_RING + 256;
+    struct shmem sm;
+    unsigned char *raw = raw_payload(&sm), *copy;
+    uint32_t too_long = 300;
+    struct got g;
+
+    push_ok(q, 1, "hello", 5);
+    push_ok(q, 2, "world!", 6);
+    ck_assert_int_eq(posix_memalign((void **)&copy, 64, size), 0);
+    memcpy(copy, raw, size);
+    c = spscq_attach(copy, size, SPSCQ_CONSUMER);
+    ck_assert_ptr_nonnull(c);
+    pop_expect(c, 1, "hello", 5);
+    /* the second message's length, at ring offset 8 + 5 */
+    memcpy(copy + OFF_RING + 13, &too_long, sizeof(too_long));
+    ck_assert_int_eq(spscq_drain(c, copy_cb, &g, 1), -1);
+    ck_assert_int_eq(errno, EBADMSG);
+    spscq_close(c);
+    ck_assert_ptr_null(spscq_attach(copy, size - 1, SPSCQ_CONSUMER));
+    ck_assert_int_eq(errno, EPROTO);
+    *(uint64_t *)(copy + OFF_HEAD) = 1000; /* head past tail */
+    ck_assert_ptr_null(spscq_attach(copy, size, SPSCQ_CONSUMER));
+    ck_assert_int_eq(errno, EBADMSG);
+    free(copy);
+    shmem_close(&sm);
+    spscq_remove(q);
+}
+END_TEST
+
 /* --- processes ----------------------------------------------------------- */
 
 static void wait_child_ok(pid_t pid, const char *what)
@@ -582,6 +616,7 @@ START_TEST(test_spscq_fork_stream)
     if (pid == 0) {
         struct spscq *c = spscq_open(key_a, fifo_a, SPSCQ_CONSUMER);
         uint64_t next = 0;
+        spscq_close(q); /* the parent's handle: valgrind counts it lost */
         if (!c || stream_consume(c, 7, &next, n, harness_ms(10000), NULL)) {
             fprintf(stderr, "consumer: %s\n",
                     c ? stream_error() : strerror(errno));
@@ -700,7 +735,12 @@ START_TEST(test_spscq_ping_pong)
     if (pid == 0) {
         struct spscq *in = spscq_open(key_a, fifo_a, SPSCQ_CONSUMER);
         struct spscq *out = spscq_open(key_b, fifo_b, SPSCQ_PRODUCER);
-        _exit(in && out && ping_pong(out, in, rounds, false) == 0 ? 0 : 1);
+        int rc = in && out && ping_pong(out, in, rounds, false) == 0 ? 0 : 1;
+        spscq_close(ab); /* the parent's handles, then ours */
+        spscq_close(ba);
+        spscq_close(in);
+        spscq_close(out);
+        _exit(rc);
     }
     ck_assert_msg(ping_pong(ab, ba, rounds, true) == 0, "ping-pong stalled");
     wait_child_ok(pid, "echoing side");
@@ -711,7 +751,9 @@ START_TEST(test_spscq_ping_pong)
 }
 END_TEST
 
-static pid_t start_consumer(struct stream_progress *pr, uint64_t n)
+/* A forked consumer; it closes the producer handle q it inherits. */
+static pid_t start_consumer(struct spscq *q, struct stream_progress *pr,
+                            uint64_t n)
 {
     pid_t pid = fork();
 
@@ -719,6 +761,7 @@ static pid_t start_consumer(struct stream_progress *pr, uint64_t n)
     if (pid == 0) {
         struct spscq *c = spscq_open(key_a, fifo_a, SPSCQ_CONSUMER);
         uint64_t next = UINT64_MAX; /* the queue says where we are */
+        spscq_close(q);
         if (!c || stream_consume(c, 3, &next, n, harness_ms(10000), pr)) {
             fprintf(stderr, "consumer: %s\n",
                     c ? stream_error() : strerror(errno));
@@ -750,7 +793,7 @@ START_TEST(test_spscq_consumer_killed_and_restarted)
     ck_assert_ptr_ne(pr, MAP_FAILED);
     for (int r = 0; r <= KILLS; r++)
         atomic_store(&pr[r].first, UINT64_MAX);
-    pid = start_consumer(&pr[0], n);
+    pid = start_consumer(q, &pr[0], n);
     for (uint64_t seq = 0; seq < n; seq += 1000) {
         ck_assert_msg(
             stream_produce(q, 3, seq, seq + 1000, harness_ms(10000)) == 0,
@@ -760,7 +803,7 @@ START_TEST(test_spscq_consumer_killed_and_restarted)
             kill(pid, SIGKILL);
             ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
             seen[round] = atomic_load(&pr[round].next);
-            pid = start_consumer(&pr[++round], n);
+            pid = start_consumer(q, &pr[++round], n);
         }
     }
     wait_child_ok(pid, "last consumer");
@@ -957,6 +1000,7 @@ Suite *spscq_suite(void)
     tcase_add_test(errors, test_spscq_corrupt_length);
     tcase_add_test(errors, test_spscq_consume_corrupt);
     tcase_add_test(errors, test_spscq_corrupt_index);
+    tcase_add_test(errors, test_spscq_attach_copy);
     tcase_add_test(stream, test_spscq_fork_stream);
     tcase_add_test(stream, test_spscq_exec_peers);
     tcase_add_test(pingpong, test_spscq_ping_pong);

@@ -4,9 +4,12 @@
 
 #include "net.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -317,6 +320,124 @@ static void remove_tmpdir(void)
         fprintf(stderr, "harness: cannot remove /tmp/svrtut-test-%u\n",
                 runner_pid());
     tmpdir[0] = '\0';
+}
+
+/* --- another local user ------------------------------------------------ */
+
+#define MAX_FIFOS 64
+
+struct foreign_list {
+    int nkeys, nfifos;
+    key_t keys[KEYS_PER_RUNNER];
+    char fifos[MAX_FIFOS][256];
+};
+
+/* Every FIFO under dir, one level of subdirectories deep (the servers'
+ * -d directories live in harness_tmpdir()). */
+static void list_fifos(struct foreign_list *l, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    struct stat st;
+    char path[sizeof(l->fifos[0])];
+
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL && l->nfifos < MAX_FIFOS) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >=
+                (int)sizeof(path) ||
+            lstat(path, &st) < 0)
+            continue;
+        if (S_ISFIFO(st.st_mode))
+            memcpy(l->fifos[l->nfifos++], path, sizeof(path));
+        else if (S_ISDIR(st.st_mode) && depth > 0)
+            list_fifos(l, path, depth - 1);
+    }
+    closedir(d);
+}
+
+/* In the child, as nobody: 0 if everything was refused, else writes what
+ * was not into msg. */
+static int foreign_probe(const struct foreign_list *l, char *msg, size_t len)
+{
+    for (int i = 0; i < l->nkeys; i++) {
+        int id = shmget(l->keys[i], 0, 0400);
+        void *a;
+        if (id < 0)
+            id = shmget(l->keys[i], 0, 0); /* the id, to try shmat */
+        if (id < 0)
+            continue;
+        if ((a = shmat(id, NULL, SHM_RDONLY)) != (void *)-1 ||
+            (a = shmat(id, NULL, 0)) != (void *)-1) {
+            snprintf(msg, len, "segment key %#x attached by nobody",
+                     (unsigned)l->keys[i]);
+            return -1;
+        }
+    }
+    for (int i = 0; i < l->nfifos; i++) {
+        int fd = open(l->fifos[i], O_RDONLY | O_NONBLOCK);
+        if (fd < 0)
+            fd = open(l->fifos[i], O_WRONLY | O_NONBLOCK);
+        if (fd >= 0 || errno == ENXIO) { /* ENXIO: opened, no reader */
+            snprintf(msg, len, "FIFO %s opened by nobody", l->fifos[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int harness_foreign_user_refused(const char *what, int *nsegs, int *nfifos)
+{
+    static struct foreign_list l; /* 20 KiB: not on the stack */
+    struct passwd *pw = getpwnam("nobody");
+    char msg[300] = "";
+    int fds[2], status;
+    pid_t pid;
+
+    if (geteuid() != 0) {
+        fprintf(stderr, "SKIPPED: %s (not root: cannot become nobody)\n", what);
+        return 1;
+    }
+    if (!pw) {
+        set_error("no user nobody");
+        return -1;
+    }
+    memset(&l, 0, sizeof(l));
+    for (unsigned i = 0; i < KEYS_PER_RUNNER; i++)
+        if (shmget((key_t)(runner_keys() | i), 0, 0) >= 0)
+            l.keys[l.nkeys++] = (key_t)(runner_keys() | i);
+    list_fifos(&l, harness_tmpdir(), 1);
+    *nsegs = l.nkeys;
+    *nfifos = l.nfifos;
+    if (pipe(fds) < 0)
+        return -1;
+    pid = fork();
+    if (pid == 0) {
+        int rc;
+        close(fds[0]);
+        if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 ||
+            setuid(pw->pw_uid) < 0 || geteuid() == 0)
+            _exit(2);
+        rc = foreign_probe(&l, msg, sizeof(msg));
+        if (write(fds[1], msg, strlen(msg)) < 0)
+            _exit(3);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    if (pid < 0 || read(fds[0], msg, sizeof(msg) - 1) < 0)
+        msg[0] = '\0';
+    close(fds[0]);
+    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+        return -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        set_error("%s", WIFEXITED(status) && WEXITSTATUS(status) == 1
+                            ? msg
+                            : "cannot become nobody");
+        return -1;
+    }
+    return 0;
 }
 
 void harness_sweep(void)

@@ -76,6 +76,16 @@ const char *harness_tmpdir(void);
 /* Remove every key and file of this runner. */
 void harness_sweep(void);
 
+/* Another local user must reach nothing this runner's programs made.
+ * Run as root, a child that drops to the user nobody tries every segment
+ * under this runner's keys (shmget() for reading, shmat() read-only and
+ * read-write) and every FIFO under harness_tmpdir() (open for reading
+ * and for writing). 0 when all were refused, with how many of each were
+ * tried in *nsegs and *nfifos; -1 with the first one that was not in
+ * harness_error(). Not root: prints "SKIPPED: what (not root)" on stderr
+ * and returns 1. */
+int harness_foreign_user_refused(const char *what, int *nsegs, int *nfifos);
+
 /* Resident set size of a live process in KiB, or -1. */
 long harness_rss_kib(pid_t pid);
 /* CPU time (user + system) a live process has used so far, in ms, or -1. */
