@@ -263,7 +263,7 @@ static void md_killer(key_t md_stats, int kills, int pause_ms)
             _exit(1);
         md = snap.pid;
         kill(md, SIGKILL);
-        for (int i = 0; i < 500; i++) {
+        for (int waited = 0; waited < harness_ms(5000); waited += 10) {
             if (read_stats(md_stats, &snap) && snap.pid != md)
                 break;
             usleep(10000);
