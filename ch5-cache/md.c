@@ -46,6 +46,11 @@
 /* Default session capacity: one io_conn's default connection limit. */
 #define DEFAULT_SESSIONS 65536
 #define SESSION_ROWS     20
+/* The smallest table md creates. 20 decreasing rows, the last a tenth of
+ * the first, need about 780 slots before the small rows get 20 distinct
+ * primes (the last one 2); below that mhash_primes() fails. A -c of a
+ * few sessions gets this many slots (112 KiB) instead. */
+#define MIN_TABLE_SLOTS 1024
 
 static const char usage[] =
     " [-h] [-v | -q] [-k KEY] [-d DIR] [-n COUNT] [-c SESSIONS] [-s USEC]\n"
@@ -274,7 +279,8 @@ static void link_close(struct link *l)
 
 /* Attach the session table, or create it for about sessions records:
  * 20 decreasing rows fill to 0.95 before the first refusal (README,
- * "Measure it"), so a quarter more slots than sessions leaves room. */
+ * "Measure it"), so a quarter more slots than sessions leaves room; and
+ * never fewer than MIN_TABLE_SLOTS. */
 static int sessions_setup(struct md *md, key_t key, unsigned long sessions)
 {
     struct mhash_geom g = {.rows = SESSION_ROWS,
@@ -282,6 +288,9 @@ static int sessions_setup(struct md *md, key_t key, unsigned long sessions)
                            .rec_size = sizeof(struct session),
                            .decreasing = true};
     bool created;
+
+    if (g.capacity < MIN_TABLE_SLOTS)
+        g.capacity = MIN_TABLE_SLOTS;
 
     if (mhash_open_or_create(&md->sessions, key, &g, &created) < 0)
         return -1;

@@ -358,6 +358,37 @@ START_TEST(test_v6_two_io_conn)
 }
 END_TEST
 
+/* -c 2: a table for two sessions is far below what 20 decreasing rows
+ * need, so md creates its smallest table instead of failing to start
+ * (it used to be restarted every second, and clients were accepted but
+ * never answered). Both clients are echoed and listed, md runs once, and
+ * a third connection is refused by io_conn's pool, not by md. */
+START_TEST(test_v6_small_table)
+{
+    enum { N = 2 };
+    struct hproc *srv = start_v6("-c", "2");
+    struct client c[N + 1];
+    struct vc_listing l;
+    char byte;
+
+    for (int i = 0; i < N; i++)
+        client_connect(&c[i], srv->port);
+    traffic(c, N, 0);
+    viewcache(&l);
+    assert_sessions(&l, c, N);
+    client_connect(&c[N], srv->port);
+    ck_assert_msg(harness_read_all(c[N].fd, &byte, 1) < 0,
+                  "a connection over -c 2 was served");
+    close(c[N].fd);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 0);
+    for (int i = 0; i < N; i++)
+        close(c[i].fd);
+    viewcache_until(&l, 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
 static int count_entries(const char *path)
 {
     DIR *d = opendir(path);
@@ -616,6 +647,7 @@ Suite *v6_suite(void)
     tcase_add_test(tc, test_v6_md_restart_keeps_sessions);
     tcase_add_test(tc, test_v6_md_killed_counts_exact);
     tcase_add_test(tc, test_v6_two_io_conn);
+    tcase_add_test(tc, test_v6_small_table);
     tcase_add_test(tc, test_v6_io_conn_messages);
     tcase_add_test(tc, test_v6_viewcache_never_torn);
     suite_add_tcase(s, tc);
