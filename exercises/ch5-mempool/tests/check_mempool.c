@@ -28,7 +28,7 @@ static void pool_new(struct mpool *mp, void **mem, size_t n, size_t size,
     ck_assert_uint_gt(bytes, 0);
     ck_assert_int_eq(posix_memalign(mem, 64, bytes), 0);
     ck_assert_msg(mpool_init(mp, *mem, bytes, size, flags) == 0,
-                  "mpool_init(%zu chunks of %zu): %s", n, size,
+                  "mpool_init for %zu chunks of %zu bytes: %s", n, size,
                   strerror(errno));
 }
 
