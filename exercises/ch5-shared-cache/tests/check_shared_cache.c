@@ -140,14 +140,17 @@ static struct hproc *writer_start(const char *n)
 static uint64_t writer_stop(struct hproc *p)
 {
     unsigned long long first, last;
+    char *out;
     const char *line;
+    bool ok;
 
     if (harness_stop(p, SIGTERM, 5000) != 0)
         fixture_fail_with(p, "shwriter did not exit 0 on SIGTERM");
-    line = strstr(harness_stdout(p), "versions ");
-    ck_assert_msg(line &&
-                      sscanf(line, "versions %llu to %llu", &first, &last) == 2,
-                  "shwriter printed: %s", harness_stdout(p));
+    out = harness_stdout(p);
+    line = strstr(out, "versions ");
+    ok = line && sscanf(line, "versions %llu to %llu", &first, &last) == 2;
+    ck_assert_msg(ok, "shwriter printed: %s", out);
+    free(out);
     return last;
 }
 
@@ -165,7 +168,7 @@ START_TEST(test_shared_reader_sees_writer)
     const char *argv[] = {READER, "-k", keystr, "-w", "-i", "10000", NULL};
     struct hproc *rd = harness_start(argv);
     uint64_t want[KEYS];
-    char needle[64];
+    char needle[64], *out;
     struct listing l;
 
     ck_assert_ptr_nonnull(rd);
@@ -177,7 +180,9 @@ START_TEST(test_shared_reader_sees_writer)
         fixture_fail_with(rd, "the waiting reader never showed version 3");
     if (harness_stop(rd, SIGTERM, 5000) != 0)
         fixture_fail_with(rd, "shreader -w did not exit 0 on SIGTERM");
-    parse_reader(harness_stdout(rd), KEYS, &l);
+    out = harness_stdout(rd);
+    parse_reader(out, KEYS, &l);
+    free(out);
     for (unsigned k = 0; k < KEYS; k++)
         ck_assert_uint_eq(l.version[k], 3);
     all_at(want, 0, KEYS, 3);
