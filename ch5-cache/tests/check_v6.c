@@ -381,7 +381,7 @@ START_TEST(test_v6_small_table)
                   "a connection over -c 2 was served");
     close(c[N].fd);
     ck_assert_uint_eq(
-        fixture_counter(srvkeys_launcher_stats(base), "md_restarts"), 0);
+        fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 0);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
     viewcache_until(&l, 0);
