@@ -297,11 +297,13 @@ int mpool_free(struct mpool *mp, void *p)
     if (off >= (uint64_t)mp->total * mp->chunk_size || nfree >= mp->total)
         goto out_einval;
     idx = index_of(mp, off); /* the chunk p points into */
-    if (mp->flags & MPOOL_CHECKED) {
-        if ((uint64_t)idx * mp->chunk_size != off || !bit_get(mp->map, idx))
-            goto out_einval; /* inside a chunk, or already free */
+    /* A checked pool also refuses a pointer inside a chunk, and a chunk
+     * that is free already. */
+    if ((mp->flags & MPOOL_CHECKED) &&
+        ((uint64_t)idx * mp->chunk_size != off || !bit_get(mp->map, idx)))
+        goto out_einval;
+    if (mp->flags & MPOOL_CHECKED)
         bit_flip(mp->map, idx);
-    }
     mp->stack[nfree] = idx;
     mp->sh->nfree = nfree + 1;
     return 0;
