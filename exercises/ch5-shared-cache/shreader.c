@@ -44,11 +44,12 @@ static void print_round(const struct shcache *c, uint32_t keys)
     }
 }
 
-/* Attach; with watch, wait for the table to appear. */
+/* Attach; with watch, wait for the table to appear (ENOENT: none yet;
+ * EAGAIN: its writer is still setting it up). */
 static int open_table(struct shcache *c, key_t key, bool watch)
 {
     while (shcache_open_reader(c, key) < 0) {
-        if (!watch || errno != ENOENT || stop) {
+        if (!watch || (errno != ENOENT && errno != EAGAIN) || stop) {
             log_error("table %#x: %s", (unsigned)key,
                       errno == ENOENT ? "none yet (start shwriter)"
                                       : strerror(errno));

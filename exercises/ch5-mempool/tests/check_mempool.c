@@ -2,7 +2,6 @@
  * keeps common/mpool.h's contract (every chunk handed out once, aligned,
  * exhaustion, refused frees, a pool in shared memory used from two
  * mappings), and the chapter's v6 server runs on it. */
-#include "extest.h"
 #include "fixture.h"
 #include "mpool.h"
 #include "srvkeys.h"
@@ -334,7 +333,7 @@ static void wait_pool_used(struct hproc *srv, key_t base, uint64_t used)
             return;
         usleep((useconds_t)harness_ms(10) * 1000);
     }
-    ex_assert(srv, false, "closed connections' chunks never came back");
+    fixture_assert(srv, false, "closed connections' chunks never came back");
 }
 
 /* The chapter's v6 server, built here on this pool, with room for 3
@@ -351,21 +350,22 @@ START_TEST(test_mempool_v6_on_your_pool)
 
     snprintf(keystr, sizeof(keystr), "%#x", (unsigned)base);
     snprintf(dir, sizeof(dir), "%s/fifos", harness_tmpdir());
-    srv = ex_start_server(argv);
+    srv = fixture_start(argv);
     for (int round = 0; round < 3; round++) {
         for (int i = round == 0 ? 0 : 2; i < 3; i++)
             fd[i] = client(srv);
         for (int i = 0; i < 3; i++) {
             char back;
             ck_assert_int_eq(harness_write_all(fd[i], &byte, 1), 0);
-            ex_assert(srv, harness_read_all(fd[i], &back, 1) == 0, "%s",
-                      i == 2 && round > 0 ? "a client after a close got no echo"
-                                          : "a client within -c 3 got no echo");
+            fixture_assert(srv, harness_read_all(fd[i], &back, 1) == 0, "%s",
+                           i == 2 && round > 0
+                               ? "a client after a close got no echo"
+                               : "a client within -c 3 got no echo");
         }
         fd[3] = client(srv);
         harness_write_all(fd[3], &byte, 1);
-        ex_assert(srv, harness_read_all(fd[3], &byte, 1) < 0,
-                  "a 4th connection was served with -c 3");
+        fixture_assert(srv, harness_read_all(fd[3], &byte, 1) < 0,
+                       "a 4th connection was served with -c 3");
         close(fd[3]);
         close(fd[2]); /* its chunk goes back for the next round */
         wait_pool_used(srv, base, 2);

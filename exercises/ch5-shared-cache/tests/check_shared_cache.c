@@ -4,7 +4,6 @@
  * even while the writer rewrites them; restarts keep the table; the
  * reader maps it read-only; a second writer is refused. */
 #include "../shcache.h"
-#include "extest.h"
 #include "fixture.h"
 
 #include <check.h>
@@ -132,8 +131,8 @@ static struct hproc *writer_start(const char *n)
     struct hproc *p = harness_start(argv);
 
     ck_assert_ptr_nonnull(p);
-    ex_assert(p, harness_wait_output(p, "started at version", 5000) == 0,
-              "shwriter never finished its first round");
+    fixture_assert(p, harness_wait_output(p, "started at version", 5000) == 0,
+                   "shwriter never finished its first round");
     return p;
 }
 
@@ -145,8 +144,8 @@ static uint64_t writer_stop(struct hproc *p)
     const char *line;
     bool ok;
 
-    ex_assert(p, harness_stop(p, SIGTERM, 5000) == 0,
-              "shwriter did not exit 0 on SIGTERM");
+    fixture_assert(p, harness_stop(p, SIGTERM, 5000) == 0,
+                   "shwriter did not exit 0 on SIGTERM");
     out = harness_stdout(p);
     line = strstr(out, "versions ");
     ok = line && sscanf(line, "versions %llu to %llu", &first, &last) == 2;
@@ -177,10 +176,10 @@ START_TEST(test_shared_reader_sees_writer)
     writer_run("64", "3", 1, 3);
     snprintf(needle, sizeof(needle), "\n63 3 %016llx\n",
              (unsigned long long)digest_of(63, 3));
-    ex_assert(rd, harness_wait_output(rd, needle, 5000) == 0,
-              "the waiting reader never showed version 3");
-    ex_assert(rd, harness_stop(rd, SIGTERM, 5000) == 0,
-              "shreader -w did not exit 0 on SIGTERM");
+    fixture_assert(rd, harness_wait_output(rd, needle, 5000) == 0,
+                   "the waiting reader never showed version 3");
+    fixture_assert(rd, harness_stop(rd, SIGTERM, 5000) == 0,
+                   "shreader -w did not exit 0 on SIGTERM");
     out = harness_stdout(rd);
     parse_reader(out, KEYS, &l);
     free(out);
@@ -267,8 +266,8 @@ START_TEST(test_shared_reader_read_only)
     writer_run("64", "1", 1, 1);
     rd = harness_start(argv);
     ck_assert_ptr_nonnull(rd);
-    ex_assert(rd, harness_wait_output(rd, "--", 5000) == 0,
-              "shreader -w printed no round");
+    fixture_assert(rd, harness_wait_output(rd, "--", 5000) == 0,
+                   "shreader -w printed no round");
     snprintf(path, sizeof(path), "/proc/%d/maps", (int)rd->pid);
     snprintf(name, sizeof(name), "SYSV%08x", (unsigned)key);
     f = fopen(path, "r");
@@ -283,8 +282,8 @@ START_TEST(test_shared_reader_read_only)
     }
     fclose(f);
     ck_assert_msg(seen, "the reader has no mapping of %s", name);
-    ex_assert(rd, harness_stop(rd, SIGTERM, 5000) == 0,
-              "shreader -w did not exit 0 on SIGTERM");
+    fixture_assert(rd, harness_stop(rd, SIGTERM, 5000) == 0,
+                   "shreader -w did not exit 0 on SIGTERM");
 }
 END_TEST
 
