@@ -41,6 +41,7 @@ diff:
 PROVES := $(addprefix prove-,$(EXERCISES))
 check-exercises: $(PROVES)
 $(PROVES): prove-%: deps-quiet
+	@mkdir -p $(CHECK_RESULTS)
 	+@MAKE='$(MAKE)' ./scripts/prove.sh $*
 
 clean-exercises:
