@@ -1,9 +1,9 @@
 /* mkseeds.c -- write the fuzz targets' seed inputs from the library's own
  * output: a queue with wrapped messages, a filled multi-hash, a pool in
  * use, a live statistics block, typical option values, WebSocket frames
- * and handshakes. Seeds that are
- * valid let the fuzzer start deep inside the parsers instead of at their
- * first check. usage: mkseeds DIR (make -C fuzz seeds). */
+ * and handshakes. Seeds that are valid let the fuzzer start deep inside
+ * the parsers instead of at their first check.
+ * usage: mkseeds DIR (make -C fuzz seeds). */
 #include "mhash.h"
 #include "mpool.h"
 #include "spscq.h"
@@ -212,7 +212,8 @@ static void opts_seeds(void)
 /* --- ws_frame: [mode][role][seed 8][limit 4][frames or script] -------
  * The frames of RFC 6455 5.7 (a masked "Hello" from a client, the same
  * unmasked from a server, a fragmented one, a ping), then lengths of 16
- * and 64 bits (a small one: long inputs slow the fuzzer down); the scripts make the target write such frames itself. */
+ * and 64 bits (a small one: long inputs slow the fuzzer down); the
+ * scripts make the target write such frames itself. */
 static void ws_frame_seed(const char *name, uint8_t mode, uint8_t role,
                           const void *bytes, size_t n)
 {
