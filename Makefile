@@ -7,6 +7,8 @@
 #   make deps         install libevent, Check and pkg-config if missing
 #   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
 #   make memcheck     every Check suite under valgrind
+#   make soak         echosvr_v5 and echosvr_v6 under mixed load for
+#                     SECONDS (60), md killed at random (soak/)
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
 #   make clean
 # Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
@@ -73,6 +75,14 @@ memcheck: deps deps-valgrind
 $(MEMCHECKS): memcheck-%:
 	$(MAKE) -C $* MEMCHECK=1 memcheck
 
+# soak: the two-process servers side by side under mixed load while md
+# is killed at random, then every byte, their memory and what they left
+# checked (soak/soak.c). Not part of make check or CI: it loads the
+# machine for SECONDS.
+SECONDS ?= 60
+soak: all
+	$(MAKE) -C soak run SECONDS=$(SECONDS)
+
 # `make deps WITH=fuzz` (or WITH=valgrind) also installs those tools.
 ifneq ($(filter fuzz,$(WITH)),)
 deps: deps-fuzz
@@ -103,10 +113,11 @@ deps-chromium:
 clean:
 	$(MAKE) -C common clean
 	$(MAKE) -C fuzz clean
+	$(MAKE) -C soak clean
 	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
 
 .PHONY: all common check check-tools demo deps deps-quiet deps-fuzz \
-        deps-valgrind bench clean fuzz memcheck \
+        deps-valgrind bench clean fuzz memcheck soak \
         $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
 
 # The code follows .clang-format (STYLE.md).

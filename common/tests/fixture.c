@@ -6,12 +6,14 @@
 
 #include <check.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -269,12 +271,13 @@ struct hproc *fixture_srv_start(const struct fixture_srv *s, const char *prog,
     return fixture_start(argv);
 }
 
-void fixture_kill_md(const struct fixture_srv *s)
+/* Kill md (the writer of key) with SIGKILL and wait up to 5 s for the
+ * launcher's new md: 0, or -1 when none came. Check-free: the killer
+ * process runs it too. */
+static int kill_md_wait(key_t key, pid_t old)
 {
-    key_t key = srvkeys_md_stats(s->base);
-    pid_t old = fixture_writer_pid(key);
-
-    ck_assert_int_eq(kill(old, SIGKILL), 0);
+    if (kill(old, SIGKILL) < 0)
+        return -1;
     for (int waited = 0; waited < harness_ms(5000); waited += 10) {
         struct stats st;
         struct stats_snapshot snap;
@@ -285,35 +288,203 @@ void fixture_kill_md(const struct fixture_srv *s)
             stats_close(&st);
         }
         if (fresh)
-            return;
+            return 0;
         usleep(10000);
     }
-    ck_abort_msg("no new md within 5 s of killing md %d", (int)old);
+    return -1;
+}
+
+void fixture_kill_md(const struct fixture_srv *s)
+{
+    key_t key = srvkeys_md_stats(s->base);
+    pid_t old = fixture_writer_pid(key);
+
+    ck_assert_msg(kill_md_wait(key, old) == 0,
+                  "no new md within 5 s of killing md %d", (int)old);
+}
+
+/* The killer process: exit 0 after kills kills, 1 if md could not be
+ * found or did not come back. */
+static void md_killer(key_t key, int kills, int max_pause_ms, uint32_t seed)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    for (int k = 0; k < kills; k++) {
+        struct stats st;
+        struct stats_snapshot snap;
+        unsigned pause_ms = harness_rand(&seed) % (unsigned)(max_pause_ms + 1);
+        int rc;
+
+        usleep(pause_ms * 1000);
+        if (stats_open(&st, key) < 0)
+            _exit(1);
+        rc = stats_read(&st, &snap);
+        stats_close(&st);
+        if (rc < 0 || kill_md_wait(key, snap.pid) < 0)
+            _exit(1);
+    }
+    _exit(0);
+}
+
+pid_t fixture_md_killer(const struct fixture_srv *s, int kills,
+                        int max_pause_ms, uint32_t seed)
+{
+    pid_t pid;
+
+    fflush(NULL);
+    pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0)
+        md_killer(srvkeys_md_stats(s->base), kills, max_pause_ms, seed);
+    return pid;
+}
+
+bool fixture_md_killer_done(pid_t killer)
+{
+    int status;
+    pid_t pid = waitpid(killer, &status, WNOHANG);
+
+    if (pid == 0)
+        return false;
+    ck_assert_msg(pid == killer && WIFEXITED(status) &&
+                      WEXITSTATUS(status) == 0,
+                  "the md killer failed: md not found, or not restarted "
+                  "within 5 s");
+    return true;
+}
+
+/* Pump st until every stream is echoed, or for at most ms when more is
+ * wanted: then a stream that is done starts again from its first byte,
+ * so that traffic never stops. Fails the test on any error; seed names
+ * the run. */
+static void pump_streams(struct echo_stream *st, int n, int ms, bool more,
+                         uint32_t seed)
+{
+    int rc = echo_pump(st, (size_t)n, ms);
+
+    ck_assert_msg(rc == 0 ||
+                      (more && strncmp(harness_error(), "timeout", 7) == 0),
+                  "%s (seed %u: SVRTUT_SEED=%u replays it)", harness_error(),
+                  (unsigned)seed, (unsigned)seed);
+    for (int i = 0; more && i < n; i++)
+        if (st[i].recvd == st[i].len && !st[i].closed)
+            st[i].sent = st[i].recvd = 0;
+}
+
+/* conns connections to port, each to stream len bytes drawn from *rnd,
+ * every one different (a reply delivered to the wrong connection shows);
+ * free with close_streams(). */
+static struct echo_stream *open_streams(uint16_t port, int conns, size_t len,
+                                        uint32_t *rnd)
+{
+    unsigned char *data = malloc(len + (size_t)conns);
+    struct echo_stream *st = calloc((size_t)conns, sizeof(*st));
+
+    ck_assert_ptr_nonnull(data);
+    ck_assert_ptr_nonnull(st);
+    harness_fill(data, len + (size_t)conns, harness_rand(rnd));
+    for (int i = 0; i < conns; i++) {
+        st[i] = (struct echo_stream){
+            .fd = harness_connect(port), .data = data + i, .len = len};
+        ck_assert_msg(st[i].fd >= 0, "connect: %s", strerror(errno));
+    }
+    return st;
+}
+
+static void close_streams(struct echo_stream *st, int conns)
+{
+    for (int i = 0; i < conns; i++)
+        close(st[i].fd);
+    free((void *)(uintptr_t)st[0].data);
+    free(st);
 }
 
 void fixture_stream_through_md_kills(const struct fixture_srv *s, uint16_t port,
                                      int conns, size_t len, int kills)
 {
-    unsigned char *data = malloc(len);
-    struct echo_stream *st = calloc((size_t)conns, sizeof(*st));
+    uint32_t seed = harness_seed("md killed at random moments"), rnd = seed;
+    struct echo_stream *st = open_streams(port, conns, len, &rnd);
+    pid_t killer = fixture_md_killer(s, kills, 100, harness_rand(&rnd));
+    bool done;
 
-    ck_assert_ptr_nonnull(data);
-    ck_assert_ptr_nonnull(st);
-    harness_fill(data, len, 11);
-    for (int i = 0; i < conns; i++) {
-        st[i] = (struct echo_stream){
-            .fd = harness_connect(port), .data = data, .len = len};
-        ck_assert_int_ge(st[i].fd, 0);
-    }
-    for (int k = 0; k < kills; k++) {
-        /* stream for a moment, then kill md in the middle of it */
-        echo_pump(st, (size_t)conns, 50);
-        fixture_kill_md(s);
-    }
-    ck_assert_msg(echo_pump(st, (size_t)conns, 60000) == 0, "%s",
-                  harness_error());
+    /* Whatever the kills take, the clients stream on; then every byte of
+     * the last round must come back. */
+    do {
+        done = fixture_md_killer_done(killer);
+        pump_streams(st, conns, done ? 60000 : 100, !done, seed);
+    } while (!done);
+    close_streams(st, conns);
+}
+
+void fixture_stream_through_io_kill(const struct fixture_srv *s,
+                                    struct hproc *srv, unsigned n, int conns,
+                                    size_t len)
+{
+    uint32_t seed = harness_seed("io_conn killed at a random moment");
+    uint32_t rnd = seed;
+    struct echo_stream *st = open_streams(srv->port, conns, len, &rnd);
+    unsigned victim = harness_rand(&rnd) % n;
+    pid_t io = fixture_writer_pid(srvkeys_io_stats(s->base, victim));
+    int closed = 0;
+
     for (int i = 0; i < conns; i++)
-        close(st[i].fd);
-    free(st);
-    free(data);
+        st[i].may_close = true;
+    pump_streams(st, conns, (int)(harness_rand(&rnd) % 300), true, seed);
+    ck_assert_int_eq(kill(io, SIGKILL), 0);
+    pump_streams(st, conns, 60000, false, seed);
+    for (int i = 0; i < conns; i++)
+        closed += st[i].closed;
+    fixture_assert(srv, closed > 0,
+                   "io_conn %u killed, yet all %d connections were echoed "
+                   "(seed %u)",
+                   victim, conns, (unsigned)seed);
+    if (harness_wait(srv, 10000) != 1)
+        fixture_fail_with(srv, "the launcher did not exit 1 when io_conn died");
+    fixture_assert(srv,
+                   fixture_wait_stderr(srv, "killed by signal 9", 1000) == 0 &&
+                       fixture_wait_stderr(srv, "stopping the server", 1000) ==
+                           0,
+                   "the launcher did not say io_conn was killed");
+    close_streams(st, conns);
+}
+
+void fixture_srv_assert_gone(const struct fixture_srv *s, const pid_t *kids,
+                             int nkids)
+{
+    DIR *d;
+    struct dirent *e;
+
+    for (int i = 0; i < nkids; i++)
+        ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
+                      "child %d still alive", (int)kids[i]);
+    for (int k = 0; k < SRVKEYS_SPAN; k++)
+        ck_assert_msg(!fixture_segment_exists(s->base + k),
+                      "segment %#x left behind", (unsigned)(s->base + k));
+    d = opendir(s->dir);
+    if (!d)
+        return; /* never made, or removed: nothing in it */
+    while ((e = readdir(d)) != NULL)
+        ck_assert_msg(e->d_name[0] == '.', "%s/%s left behind", s->dir,
+                      e->d_name);
+    closedir(d);
+}
+
+void fixture_srv_pids(const struct fixture_srv *s, unsigned n, pid_t *pids)
+{
+    pids[0] = fixture_writer_pid(srvkeys_md_stats(s->base));
+    for (unsigned i = 0; i < n; i++)
+        pids[1 + i] = fixture_writer_pid(srvkeys_io_stats(s->base, i));
+}
+
+void fixture_foreign_user_refused(const char *what, int want_segs,
+                                  int want_fifos)
+{
+    int nsegs = 0, nfifos = 0, rc;
+
+    rc = harness_foreign_user_refused(what, &nsegs, &nfifos);
+    ck_assert_msg(rc >= 0, "%s: %s", what, harness_error());
+    if (rc == 1)
+        return; /* skipped, and said so */
+    ck_assert_msg(nsegs == want_segs && nfifos == want_fifos,
+                  "%s: tried %d segments and %d FIFOs, not %d and %d", what,
+                  nsegs, nfifos, want_segs, want_fifos);
 }

@@ -88,10 +88,41 @@ struct hproc *fixture_srv_start(const struct fixture_srv *s, const char *prog,
 /* Kill md with SIGKILL and wait until its launcher has started another
  * (md's statistics written by a new pid). */
 void fixture_kill_md(const struct fixture_srv *s);
-/* conns clients stream len bytes each through the server on port while
- * md is killed kills times: every byte must come back once, in order. */
+/* A process that kills md with SIGKILL kills times at random moments (a
+ * pause of 0 to max_pause_ms drawn from seed before each) and waits after
+ * each for the launcher's new md. Its pid. */
+pid_t fixture_md_killer(const struct fixture_srv *s, int kills,
+                        int max_pause_ms, uint32_t seed);
+/* Has the killer finished all its kills? Fails the test if it failed
+ * (md not found, or not restarted within 5 s). */
+bool fixture_md_killer_done(pid_t killer);
+/* conns clients stream len bytes each through the server on port, again
+ * and again, while md is killed kills times at random moments (seed
+ * printed, harness_seed()); then a last round: every byte must come back
+ * once, in order. */
 void fixture_stream_through_md_kills(const struct fixture_srv *s, uint16_t port,
                                      int conns, size_t len, int kills);
+/* conns clients stream len bytes each through srv, a launcher of n
+ * io_conn, until one io_conn, drawn at random, is killed with SIGKILL at
+ * a random moment (seed printed). Every client must see a correct echo,
+ * whole or cut short by the server closing, never a wrong byte; at least
+ * one is cut short; the launcher says io_conn was killed and exits 1. */
+void fixture_stream_through_io_kill(const struct fixture_srv *s,
+                                    struct hproc *srv, unsigned n, int conns,
+                                    size_t len);
+/* The pids of md (pids[0]) and io_conn 0 .. n-1 (pids[1 + i]). */
+void fixture_srv_pids(const struct fixture_srv *s, unsigned n, pid_t *pids);
+/* After a server stopped: none of kids (nkids pids) alive, no segment
+ * under its keys, nothing in its FIFO directory. */
+void fixture_srv_assert_gone(const struct fixture_srv *s, const pid_t *kids,
+                             int nkids);
+
+/* Another local user reaches nothing of this runner's
+ * (harness_foreign_user_refused()): want_segs segments and want_fifos
+ * FIFOs were tried, and every one refused. Not root: skipped, and
+ * harness says so on stderr. */
+void fixture_foreign_user_refused(const char *what, int want_segs,
+                                  int want_fifos);
 
 /* Counter name of the statistics block under key, read once (waiting up
  * to 5 s for the block to be published). */

@@ -94,6 +94,13 @@ long harness_cpu_ms(pid_t pid);
 int harness_connect(uint16_t port);
 /* Deterministic pseudo-random bytes: the same seed gives the same bytes. */
 void harness_fill(unsigned char *buf, size_t len, uint32_t seed);
+/* The next number of the xorshift32 stream *state (never 0 once
+ * started; a zero state is replaced by a fixed one). */
+uint32_t harness_rand(uint32_t *state);
+/* A seed for a test's random choices (kill moments, sizes): SVRTUT_SEED
+ * when it is set, to replay a failure, else a new one. Printed on stderr
+ * as "what: seed N (SVRTUT_SEED=N replays it)". */
+uint32_t harness_seed(const char *what);
 /* Write or read exactly len bytes (blocking). 0 or -1. */
 int harness_write_all(int fd, const void *buf, size_t len);
 int harness_read_all(int fd, void *buf, size_t len);
@@ -106,6 +113,11 @@ struct echo_stream {
     size_t len, sent, recvd;
     bool shut_wr;  /* half-close once everything is sent */
     bool want_eof; /* after the echo, the server must close */
+    /* The server may go away (a process of it killed): EOF or a reset
+     * before the end finishes the stream with closed set, not an error.
+     * Wrong or extra bytes still are. */
+    bool may_close;
+    bool closed;
 };
 
 /* Drive all streams at once (non-blocking, poll) until every byte is
