@@ -100,6 +100,15 @@ deps-chromium:
 	@./scripts/deps.sh optional-command chromium chromium
 .PHONY: deps-chromium
 
+# `make deps WITH=gnuplot` also installs gnuplot, which `make bench` uses
+# to draw its charts (without it the report has the tables only).
+ifneq ($(filter gnuplot,$(WITH)),)
+deps: deps-gnuplot
+endif
+deps-gnuplot:
+	@./scripts/deps.sh optional-command gnuplot gnuplot-nox
+.PHONY: deps-gnuplot
+
 clean:
 	$(MAKE) -C common clean
 	$(MAKE) -C fuzz clean
