@@ -14,21 +14,29 @@
 # In course order (tutorial sections), not alphabetical: ch4-shm-stats
 # (4.1) comes before ch4-mq (4.2-4.5).
 CHAPTERS := ch3-echo ch3-timeout ch4-shm-stats ch4-mq ch5-cache
+# Built and tested like a chapter: the baselines `make bench` measures
+# the chapters' servers against (bench/README.md).
+DIRS := $(CHAPTERS) bench
 DEPS_PKGS := libevent-dev check pkg-config libssl-dev python3-websockets
 
-all: $(CHAPTERS)
+all: $(CHAPTERS) build-bench
 
 common: deps-quiet
 	$(MAKE) -C common
 
 # Chapters build after common/, so parallel sub-makes never race on it.
-$(CHAPTERS): common
+# (bench/ is built by `make all` or `make -C bench`: `make bench` runs
+# the benchmarks.)
+$(CHAPTERS) build-bench: common
+$(CHAPTERS):
 	$(MAKE) -C $@
+build-bench:
+	$(MAKE) -C bench
 
 # One check target per directory, all after the build. Each records its
 # result in CHECK_RESULTS (so do the exercise proofs), and make check
 # ends with one line counting them.
-CHECKS := $(addprefix check-,common $(CHAPTERS))
+CHECKS := $(addprefix check-,common $(DIRS))
 export CHECK_RESULTS := $(CURDIR)/.check-results
 # -k: one failing suite does not hide the results of the others.
 check: deps
@@ -66,7 +74,7 @@ FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
 fuzz: deps deps-fuzz
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 # MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
-MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
+MEMCHECKS := $(addprefix memcheck-,common $(DIRS))
 memcheck: deps deps-valgrind
 	$(MAKE) MEMCHECK=1 all
 	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
@@ -112,9 +120,9 @@ deps-gnuplot:
 clean:
 	$(MAKE) -C common clean
 	$(MAKE) -C fuzz clean
-	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
+	for c in $(DIRS); do $(MAKE) -C $$c clean || exit 1; done
 
-.PHONY: all common check check-tools demo deps deps-quiet deps-fuzz \
+.PHONY: all common build-bench check check-tools demo deps deps-quiet deps-fuzz \
         deps-valgrind bench clean fuzz memcheck \
         $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
 
