@@ -7,6 +7,7 @@
 #   make deps         install libevent, Check and pkg-config if missing
 #   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
 #   make memcheck     every Check suite under valgrind
+#   make bench        every benchmark, a report in bench/results/ (QUICK=1)
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
 #   make clean
 # Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
@@ -93,11 +94,12 @@ deps-fuzz:
 deps-valgrind:
 	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
 
-# Chapters with a bench/ directory have a `bench` target.
-BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
-bench: $(BENCHES)
-$(BENCHES): bench-%: all
-	$(MAKE) -C $* bench
+# Every benchmark in one run, each figure beside its baseline, as a
+# report in bench/results/<time>/ (bench/README.md). QUICK=1: a smoke run
+# of under a minute. FIGURES=bench/figures also copies the charts there
+# (the ones the READMEs show).
+bench: all
+	QUICK=$(QUICK) FIGURES=$(FIGURES) ./bench/run.sh
 
 # `make deps WITH=chromium` also installs Chromium, which the tests of
 # exercises/ch4-websocket use as a real browser when it is there (CI does).
@@ -124,7 +126,7 @@ clean:
 
 .PHONY: all common build-bench check check-tools demo deps deps-quiet deps-fuzz \
         deps-valgrind bench clean fuzz memcheck \
-        $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
+        $(CHAPTERS) $(CHECKS) $(MEMCHECKS)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
