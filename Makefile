@@ -9,6 +9,7 @@
 #   make memcheck     every Check suite under valgrind
 #   make soak         echosvr_v5 and echosvr_v6 under mixed load for
 #                     SECONDS (60), md killed at random (soak/)
+#   make bench        every benchmark, a report in bench/results/ (QUICK=1)
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
 #   make clean
 # Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
@@ -16,21 +17,29 @@
 # In course order (tutorial sections), not alphabetical: ch4-shm-stats
 # (4.1) comes before ch4-mq (4.2-4.5).
 CHAPTERS := ch3-echo ch3-timeout ch4-shm-stats ch4-mq ch5-cache
+# Built and tested like a chapter: the baselines `make bench` measures
+# the chapters' servers against (bench/README.md).
+DIRS := $(CHAPTERS) bench
 DEPS_PKGS := libevent-dev check pkg-config libssl-dev python3-websockets
 
-all: $(CHAPTERS)
+all: $(CHAPTERS) build-bench
 
 common: deps-quiet
 	$(MAKE) -C common
 
 # Chapters build after common/, so parallel sub-makes never race on it.
-$(CHAPTERS): common
+# (bench/ is built by `make all` or `make -C bench`: `make bench` runs
+# the benchmarks.)
+$(CHAPTERS) build-bench: common
+$(CHAPTERS):
 	$(MAKE) -C $@
+build-bench:
+	$(MAKE) -C bench
 
 # One check target per directory, all after the build. Each records its
 # result in CHECK_RESULTS (so do the exercise proofs), and make check
 # ends with one line counting them.
-CHECKS := $(addprefix check-,common $(CHAPTERS))
+CHECKS := $(addprefix check-,common $(DIRS))
 export CHECK_RESULTS := $(CURDIR)/.check-results
 # -k: one failing suite does not hide the results of the others.
 check: deps
@@ -68,7 +77,7 @@ FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
 fuzz: deps deps-fuzz
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
 # MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
-MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
+MEMCHECKS := $(addprefix memcheck-,common $(DIRS))
 memcheck: deps deps-valgrind
 	$(MAKE) MEMCHECK=1 all
 	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
@@ -95,11 +104,12 @@ deps-fuzz:
 deps-valgrind:
 	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
 
-# Chapters with a bench/ directory have a `bench` target.
-BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
-bench: $(BENCHES)
-$(BENCHES): bench-%: all
-	$(MAKE) -C $* bench
+# Every benchmark in one run, each figure beside its baseline, as a
+# report in bench/results/<time>/ (bench/README.md). QUICK=1: a smoke run
+# of under a minute. FIGURES=bench/figures also copies the charts there
+# (the ones the READMEs show).
+bench: all
+	QUICK=$(QUICK) FIGURES=$(FIGURES) ./bench/run.sh
 
 # `make deps WITH=chromium` also installs Chromium, which the tests of
 # exercises/ch4-websocket use as a real browser when it is there (CI does).
@@ -110,15 +120,24 @@ deps-chromium:
 	@./scripts/deps.sh optional-command chromium chromium
 .PHONY: deps-chromium
 
+# `make deps WITH=gnuplot` also installs gnuplot, which `make bench` uses
+# to draw its charts (without it the report has the tables only).
+ifneq ($(filter gnuplot,$(WITH)),)
+deps: deps-gnuplot
+endif
+deps-gnuplot:
+	@./scripts/deps.sh optional-command gnuplot gnuplot-nox
+.PHONY: deps-gnuplot
+
 clean:
 	$(MAKE) -C common clean
 	$(MAKE) -C fuzz clean
 	$(MAKE) -C soak clean
-	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
+	for c in $(DIRS); do $(MAKE) -C $$c clean || exit 1; done
 
-.PHONY: all common check check-tools demo deps deps-quiet deps-fuzz \
+.PHONY: all common build-bench check check-tools demo deps deps-quiet deps-fuzz \
         deps-valgrind bench clean fuzz memcheck soak \
-        $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
+        $(CHAPTERS) $(CHECKS) $(MEMCHECKS)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

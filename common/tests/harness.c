@@ -597,6 +597,27 @@ int harness_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+size_t harness_write_until_stalled(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    size_t sent = 0;
+    int idle_ms = 0;
+
+    while (sent < len && idle_ms < 500) {
+        ssize_t n = send(fd, p + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            idle_ms = 0;
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            break;
+        } else {
+            usleep(10000);
+            idle_ms += 10;
+        }
+    }
+    return sent;
+}
+
 int harness_read_all(int fd, void *buf, size_t len)
 {
     char *p = buf;

@@ -104,6 +104,10 @@ uint32_t harness_seed(const char *what);
 /* Write or read exactly len bytes (blocking). 0 or -1. */
 int harness_write_all(int fd, const void *buf, size_t len);
 int harness_read_all(int fd, void *buf, size_t len);
+/* Write without reading until the peer stops taking bytes for half a
+ * second (or all len are written): how many were written. The socket is
+ * non-blocking meanwhile; an error other than EAGAIN also stops it. */
+size_t harness_write_until_stalled(int fd, const void *buf, size_t len);
 
 /* One connection of echo_pump(): data is sent, the same bytes must come
  * back in order. sent/recvd may start above 0 to resume a stream. */
