@@ -7,6 +7,8 @@
 #   make deps         install libevent, Check and pkg-config if missing
 #   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
 #   make memcheck     every Check suite under valgrind
+#   make bench-c10k   (bench-c100k, bench-c1m) 10,000 (100,000, 1,000,000)
+#                     paced connections held, every echo checked
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
 #   make clean
 # Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
@@ -90,6 +92,13 @@ BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
 bench: $(BENCHES)
 $(BENCHES): bench-%: all
 	$(MAKE) -C $* bench
+
+# The connection-scale benchmarks (ch4-mq/README.md, "Measure it"): each
+# checks the limits it needs first and takes the benchmark lock per run.
+SCALE_BENCHES := bench-c10k bench-c100k bench-c1m
+$(SCALE_BENCHES): all
+	$(MAKE) -C ch4-mq $@
+.PHONY: $(SCALE_BENCHES)
 
 # `make deps WITH=chromium` also installs Chromium, which the tests of
 # exercises/ch4-websocket use as a real browser when it is there (CI does).
