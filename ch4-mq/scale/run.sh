@@ -155,6 +155,16 @@ server_mem() {
     echo "$total"
 }
 
+# User and system CPU of the server's processes so far, in clock ticks.
+server_ticks() {
+    local p total=0
+    for p in $(server_pids); do
+        total=$((total + $(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null |
+                           awk '{ print $12 + $13 }')))
+    done
+    echo "$total"
+}
+
 # Bytes in each slab cache, "name bytes" lines.
 slabs() { awk 'NR > 2 { print $1, $3 * $4 }' /proc/slabinfo 2>/dev/null; }
 tcp_pages() { awk '$1 == "TCP:" { print $NF }' /proc/net/sockstat; }
@@ -188,7 +198,7 @@ wait_line() { # PATTERN FILE SECONDS: until a line matches or the client ends
 
 measure() {
     local which=$1 label conn_line= line rc=0 slab0 slab1 anon0 anon1 \
-        rss1 tcp0 tcp1 unrec0 unrec1 act_anon top
+        rss1 tcp0 tcp1 unrec0 unrec1 act_anon top ticks0 t0
     [ "$which" = v1 ] && label=echosvr_v1 || label="echosvr_v5 -n $nio"
     echo
     echo "== $label: $conns connections, $((interval_ms / 1000)) s apart," \
@@ -196,7 +206,7 @@ measure() {
     start_server "$which"
     slabs >"$tmp/slab0"
     slab0=$(meminfo Slab) unrec0=$(meminfo SUnreclaim) tcp0=$(tcp_pages)
-    anon0=$(server_mem RssAnon)
+    anon0=$(server_mem RssAnon) ticks0=$(server_ticks) t0=$(date +%s.%N)
     "$client" -c "$conns" -A "$addrs" -i "$interval_ms" -s 64 -d "$seconds" \
         -H "$hold_ms" -g "$grace_ms" -t "$connect_s" "$port" \
         >"$tmp/client.out" 2>"$tmp/client.err" &
@@ -232,6 +242,16 @@ measure() {
     client_pid=
     cat "$tmp/client.err" >&2
     line=$(grep '^conns=' "$tmp/client.out" || true)
+    if [ -n "$line" ]; then
+        awk -v t="$(server_ticks)" -v t0="$ticks0" -v hz="$(getconf CLK_TCK)" \
+            -v s0="$t0" -v s1="$(date +%s.%N)" -v c="$(field cpu_s "$line")" \
+            -v n="$(field echoed "$line")" 'BEGIN {
+                srv = (t - t0) / hz; wall = s1 - s0
+                printf "cpu: server %.1f s, client %.1f s in %.0f s (%.0f%%" \
+                       " and %.0f%% of one core); per echo %.1f and %.1f us\n",
+                       srv, c, wall, 100 * srv / wall, 100 * c / wall,
+                       n ? srv * 1e6 / n : 0, n ? c * 1e6 / n : 0 }'
+    fi
     stop_server
     [ -n "$line" ] || die "$label: the client did not finish (status $rc)"
     echo "result: $line"
