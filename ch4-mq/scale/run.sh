@@ -198,12 +198,13 @@ wait_line() { # PATTERN FILE SECONDS: until a line matches or the client ends
 
 measure() {
     local which=$1 label conn_line= line rc=0 slab0 slab1 anon0 anon1 \
-        rss1 tcp0 tcp1 unrec0 unrec1 act_anon top ticks0 t0
+        rss1 tcp0 tcp1 unrec0 unrec1 act_anon top ticks0 t0 kmsgs
     [ "$which" = v1 ] && label=echosvr_v1 || label="echosvr_v5 -n $nio"
     echo
     echo "== $label: $conns connections, $((interval_ms / 1000)) s apart," \
         "$seconds s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
     start_server "$which"
+    kmsgs=$(dmesg 2>/dev/null | wc -l || echo 0)
     slabs >"$tmp/slab0"
     slab0=$(meminfo Slab) unrec0=$(meminfo SUnreclaim) tcp0=$(tcp_pages)
     anon0=$(server_mem RssAnon) ticks0=$(server_ticks) t0=$(date +%s.%N)
@@ -218,6 +219,7 @@ measure() {
         slabs >"$tmp/slab1"
         conn_line=$(grep '^connected=' "$tmp/client.out")
         echo "connected: $conn_line"
+        echo "sockets: $(grep '^TCP:' /proc/net/sockstat)"
         echo "idle, server user space: $(per_conn "$anon0" "$anon1" "$conns")" \
             "B/connection anonymous RSS ($((anon1 >> 20)) MiB in all," \
             "VmRSS $((rss1 >> 20)) MiB)"
@@ -253,6 +255,9 @@ measure() {
                        n ? srv * 1e6 / n : 0, n ? c * 1e6 / n : 0 }'
     fi
     stop_server
+    # what the kernel said meanwhile (TCP memory pressure, table overflows)
+    dmesg 2>/dev/null | tail -n +$((kmsgs + 1)) |
+        grep -iE 'tcp|socket|memory|oom|overflow' | tail -5 | sed 's/^/kernel: /' || true
     [ -n "$line" ] || die "$label: the client did not finish (status $rc)"
     echo "result: $line"
     printf '%s\n' "$which $rc $line ${conn_line:-connected=0}" >>"$tmp/results"
