@@ -166,7 +166,7 @@ server_ticks() {
 }
 
 # Bytes in each slab cache, "name bytes" lines.
-slabs() { awk 'NR > 2 { print $1, $3 * $4 }' /proc/slabinfo 2>/dev/null; }
+slabs() { awk 'NR > 2 { printf "%s %.0f\n", $1, $3 * $4 }' /proc/slabinfo 2>/dev/null; }
 tcp_pages() { awk '$1 == "TCP:" { print $NF }' /proc/net/sockstat; }
 
 stop_server() {
@@ -198,7 +198,7 @@ wait_line() { # PATTERN FILE SECONDS: until a line matches or the client ends
 
 measure() {
     local which=$1 label conn_line= line rc=0 slab0 slab1 anon0 anon1 \
-        rss1 tcp0 tcp1 unrec0 unrec1 act_anon top ticks0 t0 kmsgs
+        rss1 tcp1 unrec0 unrec1 act_anon top ticks0 ticks1= kmsgs
     [ "$which" = v1 ] && label=echosvr_v1 || label="echosvr_v5 -n $nio"
     echo
     echo "== $label: $conns connections, $((interval_ms / 1000)) s apart," \
@@ -206,14 +206,15 @@ measure() {
     start_server "$which"
     kmsgs=$(dmesg 2>/dev/null | wc -l || echo 0)
     slabs >"$tmp/slab0"
-    slab0=$(meminfo Slab) unrec0=$(meminfo SUnreclaim) tcp0=$(tcp_pages)
-    anon0=$(server_mem RssAnon) ticks0=$(server_ticks) t0=$(date +%s.%N)
+    slab0=$(meminfo Slab) unrec0=$(meminfo SUnreclaim)
+    anon0=$(server_mem RssAnon) ticks0=$(server_ticks)
     "$client" -c "$conns" -A "$addrs" -i "$interval_ms" -s 64 -d "$seconds" \
         -H "$hold_ms" -g "$grace_ms" -t "$connect_s" "$port" \
         >"$tmp/client.out" 2>"$tmp/client.err" &
     client_pid=$!
     if wait_line '^connected=' "$tmp/client.out" $((connect_s + 30)); then
         # every connection open and idle: read the memory now
+        ticks1=$(server_ticks)
         anon1=$(server_mem RssAnon) rss1=$(server_mem VmRSS)
         slab1=$(meminfo Slab) unrec1=$(meminfo SUnreclaim) tcp1=$(tcp_pages)
         slabs >"$tmp/slab1"
@@ -225,11 +226,11 @@ measure() {
             "VmRSS $((rss1 >> 20)) MiB)"
         echo "idle, kernel: slab $(per_conn "$slab0" "$slab1" "$conns")" \
             "B/connection (unreclaimable" \
-            "$(per_conn "$unrec0" "$unrec1" "$conns")), TCP buffers" \
-            "$(per_conn $((tcp0 * 4096)) $((tcp1 * 4096)) "$conns")" \
-            "B/connection; both ends of every connection are on this machine"
+            "$(per_conn "$unrec0" "$unrec1" "$conns")); TCP buffers" \
+            "$tcp1 pages (tcp_mem allows $(cut -f3 /proc/sys/net/ipv4/tcp_mem));" \
+            "both ends of every connection are on this machine"
         top=$(awk 'NR == FNR { a[$1] = $2; next }
-                   { d = $2 - a[$1]; if (d > 0) print d, $1 }' \
+                   { d = $2 - a[$1]; if (d > 0) printf "%.0f %s\n", d, $1 }' \
                   "$tmp/slab0" "$tmp/slab1" | sort -rn | head -6 |
               awk -v n="$conns" '{ printf "%s %.0f, ", $2, $1 / n }')
         echo "idle, largest slab growth (B/connection): ${top%, }"
@@ -238,21 +239,25 @@ measure() {
         act_anon=$(server_mem RssAnon)
         echo "after $((seconds * 9 / 10)) s of messages, server user space:" \
             "$(per_conn "$anon0" "$act_anon" "$conns") B/connection," \
-            "TCP buffers $(( $(tcp_pages) * 4096 / conns )) B/connection"
+            "TCP buffers $(tcp_pages) pages"
     fi
     wait "$client_pid" || rc=$?
     client_pid=
     cat "$tmp/client.err" >&2
     line=$(grep '^conns=' "$tmp/client.out" || true)
-    if [ -n "$line" ]; then
-        awk -v t="$(server_ticks)" -v t0="$ticks0" -v hz="$(getconf CLK_TCK)" \
-            -v s0="$t0" -v s1="$(date +%s.%N)" -v c="$(field cpu_s "$line")" \
-            -v n="$(field echoed "$line")" 'BEGIN {
-                srv = (t - t0) / hz; wall = s1 - s0
-                printf "cpu: server %.1f s, client %.1f s in %.0f s (%.0f%%" \
-                       " and %.0f%% of one core); per echo %.1f and %.1f us\n",
-                       srv, c, wall, 100 * srv / wall, 100 * c / wall,
-                       n ? srv * 1e6 / n : 0, n ? c * 1e6 / n : 0 }'
+    if [ -n "$line" ] && [ -n "$ticks1" ]; then
+        # CPU (user + system) while connecting, then while sending: what
+        # the second phase needs per echo, and in cores at this rate
+        awk -v t0="$ticks0" -v t1="$ticks1" -v t2="$(server_ticks)" \
+            -v hz="$(getconf CLK_TCK)" -v c1="$(field connect_cpu_s "$conn_line")" \
+            -v c2="$(field cpu_s "$line")" -v n="$(field echoed "$line")" \
+            -v secs="$seconds" 'BEGIN {
+                s1 = (t1 - t0) / hz; s2 = (t2 - t1) / hz; c2 -= c1
+                printf "cpu connecting: server %.1f s, client %.1f s\n", s1, c1
+                printf "cpu sending: server %.1f s, client %.1f s; per echo" \
+                       " %.1f and %.1f us; %.2f cores over the %d s\n", s2, c2,
+                       n ? s2 * 1e6 / n : 0, n ? c2 * 1e6 / n : 0,
+                       (s2 + c2) / secs, secs }'
     fi
     stop_server
     # what the kernel said meanwhile (TCP memory pressure, table overflows)
