@@ -20,6 +20,9 @@
 # holds it). It stops only the processes it started, and checks that the
 # servers left no segment or FIFO. Knobs for a shorter try:
 # SCALE_SECONDS (the sending time), SCALE_CONNS, SCALE_IO (io_conn count).
+# SCALE_NICE=-10 (as root) runs the servers and the client at that nice
+# value: on a machine busy with other work, it shows what the programs do
+# when they get the CPU they need (the report says so).
 # Exit status: 0 when every run had zero errors and left nothing behind
 # (a latency target missed is reported, not failed), 1 otherwise, 2 on
 # bad usage.
@@ -48,6 +51,10 @@ hold_ms=3000 # connections open and idle: the servers' memory is read then
 grace_ms=10000
 connect_s=$((60 + conns / 5000)) # a generous 5,000 connections a second
 lock=${SVRTUT_BENCH_LOCK-/tmp/svrtut-bench.lock}
+run=() # how the programs are started: as they are, or niced
+if [ -n "${SCALE_NICE:-}" ]; then
+    run=(nice -n "$SCALE_NICE")
+fi
 client=./scale/scaleclient
 v1=../ch3-echo/echosvr_v1
 v5=./echosvr_v5
@@ -127,14 +134,15 @@ span=$((16 + 4 * nio)) # common/srvkeys.h: 16 fixed keys, 4 per io_conn
 start_server() {
     local which=$1
     if [ "$which" = v1 ]; then
-        "$v1" -q -a 127.0.0.1 -p 0 >"$tmp/server.out" 2>"$tmp/server.err" &
+        "${run[@]}" "$v1" -q -a 127.0.0.1 -p 0 >"$tmp/server.out" \
+            2>"$tmp/server.err" &
     else
-        "$v5" -q -a 0.0.0.0 -p 0 -n "$nio" -c "$((per_server * 2))" \
+        "${run[@]}" "$v5" -q -a 0.0.0.0 -p 0 -n "$nio" -c "$((per_server * 2))" \
             -k "$key" -d "$fifos" >"$tmp/server.out" 2>"$tmp/server.err" &
     fi
     server_pid=$!
     for _ in $(seq 300); do
-        grep -q '^listening on ' "$tmp/server.out" && break
+        grep -qs '^listening on ' "$tmp/server.out" && break
         kill -0 "$server_pid" 2>/dev/null || break
         sleep 0.1
     done
@@ -189,8 +197,8 @@ stop_server() {
 wait_line() { # PATTERN FILE SECONDS: until a line matches or the client ends
     local t
     for t in $(seq $(($3 * 10))); do
-        grep -q "$1" "$2" && return 0
-        kill -0 "$client_pid" 2>/dev/null || { grep -q "$1" "$2"; return; }
+        grep -qs "$1" "$2" && return 0
+        kill -0 "$client_pid" 2>/dev/null || { grep -qs "$1" "$2"; return; }
         sleep 0.1
     done
     return 1
@@ -208,7 +216,7 @@ measure() {
     slabs >"$tmp/slab0"
     slab0=$(meminfo Slab) unrec0=$(meminfo SUnreclaim)
     anon0=$(server_mem RssAnon) ticks0=$(server_ticks)
-    "$client" -c "$conns" -A "$addrs" -i "$interval_ms" -s 64 -d "$seconds" \
+    "${run[@]}" "$client" -c "$conns" -A "$addrs" -i "$interval_ms" -s 64 -d "$seconds" \
         -H "$hold_ms" -g "$grace_ms" -t "$connect_s" "$port" \
         >"$tmp/client.out" 2>"$tmp/client.err" &
     client_pid=$!
@@ -282,7 +290,7 @@ locked() { # run "$@" holding the benchmark lock, if there is one
 }
 
 echo "$name on $(uname -n): $(nproc) cores, $(( $(meminfo MemTotal) >> 30 ))" \
-    "GiB, kernel $(uname -r)"
+    "GiB, kernel $(uname -r)${SCALE_NICE:+, servers and client at nice $SCALE_NICE}"
 check_limits
 for s in $servers; do
     locked measure "$s"
