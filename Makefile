@@ -10,6 +10,8 @@
 #   make soak         echosvr_v5 and echosvr_v6 under mixed load for
 #                     SECONDS (60), md killed at random (soak/)
 #   make bench        every benchmark, a report in bench/results/ (QUICK=1)
+#   make bench-c10k   (bench-c100k, bench-c1m) 10,000 (100,000, 1,000,000)
+#                     paced connections held, every echo checked
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
 #   make clean
 # Knobs passed down to every sub-make: WERROR=1, SANITIZE=..., V=1.
@@ -110,6 +112,13 @@ deps-valgrind:
 # (the ones the READMEs show).
 bench: all
 	QUICK=$(QUICK) FIGURES=$(FIGURES) ./bench/run.sh
+
+# The connection-scale benchmarks (ch4-mq/README.md, "Measure it"): each
+# checks the limits it needs first and takes the benchmark lock per run.
+SCALE_BENCHES := bench-c10k bench-c100k bench-c1m
+$(SCALE_BENCHES): all
+	$(MAKE) -C ch4-mq $@
+.PHONY: $(SCALE_BENCHES)
 
 # `make deps WITH=chromium` also installs Chromium, which the tests of
 # exercises/ch4-websocket use as a real browser when it is there (CI does).

@@ -32,7 +32,7 @@ static const char usage[] =
     "by shared-memory queues, and restarts md if it dies.\n"
     "  -a ADDR   address to listen on (default 127.0.0.1)\n"
     "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
-    "  -n COUNT  io_conn processes sharing the port, 1 to 16 (default 1)\n"
+    "  -n COUNT  io_conn processes sharing the port, 1 to 256 (default 1)\n"
     "  -c CONNS  most connections per io_conn (default 65536)\n"
     "  -k KEY    base System V key of queues and statistics\n"
     "            (default 0x5e7e0000)\n"
@@ -112,7 +112,7 @@ static int start_io(struct launcher *l, unsigned i, const char *port,
 /* Start md and the io_conn processes; print the listening line. */
 static int start_all(struct launcher *l)
 {
-    char line[128], port[8], keys[320]; /* 18 keys of " -k 0x5e7e0040" */
+    char line[128], port[8], keys[SRVKEYS_FORMAT_MAX];
     const char *colon;
 
     if (start_md(l) < 0 || start_io(l, 0, l->port, line, sizeof(line)) < 0)

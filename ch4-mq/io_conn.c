@@ -60,7 +60,7 @@ static const char usage[] =
     "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
     "  -k KEY    base System V key of the queues (default 0x5e7e0000)\n"
     "  -d DIR    directory of the wake-up FIFOs (default /tmp/svrtut-UID)\n"
-    "  -i INDEX  which io_conn this is, 0 to 15, when several share the\n"
+    "  -i INDEX  which io_conn this is, 0 to 255, when several share the\n"
     "            port (default 0); each has its own pair of queues\n"
     "  -c CONNS  most connections open at once (default 65536); more are\n"
     "            accepted and closed at once\n"

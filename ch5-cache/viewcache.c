@@ -34,7 +34,7 @@ static const char usage[] =
     "Lists the live sessions of a running v6 server (echosvr_v6 or md) and\n"
     "the occupancy of its session table.\n"
     "  -k KEY    the server's base key, as given to echosvr_v6 -k (default\n"
-    "            0x5e7e0000); the table is at KEY + 66\n"
+    "            0x5e7e0000); the table is at KEY + 2\n"
     "  -w        watch: print again every second until interrupted\n"
     "  -n COUNT  with -w, stop after COUNT prints\n"
     "  -h        show this help\n"

@@ -154,6 +154,18 @@ int net_announce_fd(int fd)
     return 0;
 }
 
+struct event_base *net_precise_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base = NULL;
+
+    if (cfg && event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == 0)
+        base = event_base_new_with_config(cfg);
+    if (cfg)
+        event_config_free(cfg);
+    return base;
+}
+
 int net_nodelay(int fd)
 {
     int one = 1;

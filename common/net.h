@@ -63,6 +63,12 @@ int net_connect(const char *addr, uint16_t port);
  * at full speed. Logs the error once per pause. */
 void net_accept_backoff(struct evconnlistener *lev);
 
+/* An event base whose timers fire to the microsecond (timerfd), not to
+ * epoll_wait's millisecond: for clients that send on a schedule and
+ * measure latency, whose own lateness would otherwise be most of what
+ * they measure. NULL on failure. */
+struct event_base *net_precise_base(void);
+
 /* Disable Nagle's algorithm: an echo must not wait for a delayed ACK. */
 int net_nodelay(int fd);
 

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 static const char *usage_text = "\n";
 
@@ -184,4 +185,18 @@ const char *opts_addr_arg(const char *s)
                   "address such as 127.0.0.1",
                   s);
     return s;
+}
+
+uint16_t opts_server_port(int argc, char **argv)
+{
+    uint16_t port;
+
+    if (optind >= argc)
+        opts_fail("no PORT");
+    if (optind < argc - 1)
+        opts_fail("unexpected argument '%s'", argv[optind + 1]);
+    port = opts_port_arg(argv[optind]);
+    if (port == 0)
+        opts_fail("bad port '0': the server's port is needed");
+    return port;
 }

@@ -37,5 +37,8 @@ size_t opts_size_arg(const char *what, const char *s, size_t min, size_t max);
 key_t opts_key_arg(const char *s);
 /* A numeric IPv4 or IPv6 address, returned as given. */
 const char *opts_addr_arg(const char *s);
+/* A client's one operand after its options (argv[optind]), the server's
+ * port: missing, followed by another, not a port, or 0 is opts_fail(). */
+uint16_t opts_server_port(int argc, char **argv);
 
 #endif

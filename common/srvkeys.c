@@ -7,8 +7,9 @@
 #include <errno.h>
 #include <stdio.h>
 
-_Static_assert(4 * SRVKEYS_MAX_IO + 2 < SRVKEYS_SPAN,
-               "the io_conn keys, md's and the launcher's fit in the span");
+_Static_assert(SRVKEYS_FIXED >= 3, "the launcher, md and one extra key");
+_Static_assert(SRVKEYS_PER_IO >= 3, "two queues and the statistics");
+_Static_assert(SRVKEYS_MAX_IO <= 999, "FIFO names fit SRVKEYS_PATH_MAX");
 
 void srvkeys_fifo(char *buf, size_t size, const char *dir, const char *name,
                   unsigned i)
@@ -43,13 +44,17 @@ int srvkeys_remove(key_t base, const char *dir, unsigned n)
 
 const char *srvkeys_format_stats(char *buf, size_t size, key_t base, unsigned n)
 {
+    unsigned shown = n < SRVKEYS_VIEW_IO ? n : SRVKEYS_VIEW_IO;
     size_t len;
 
     len = (size_t)snprintf(buf, size, "-k %#x -k %#x",
                            (unsigned)srvkeys_md_stats(base),
                            (unsigned)srvkeys_launcher_stats(base));
-    for (unsigned i = 0; i < n && len < size; i++)
+    for (unsigned i = 0; i < shown && len < size; i++)
         len += (size_t)snprintf(buf + len, size - len, " -k %#x",
                                 (unsigned)srvkeys_io_stats(base, i));
+    if (n > shown && len < size)
+        snprintf(buf + len, size - len, " (io_conn i: %#x + %ui)",
+                 (unsigned)srvkeys_io_stats(base, 0), SRVKEYS_PER_IO);
     return buf;
 }

@@ -444,7 +444,7 @@ static void find_leftovers(struct soak *s)
             s->left_procs++;
             kill(s->seen[i], SIGKILL);
         }
-    for (int k = 0; k < SRVKEYS_SPAN; k++) {
+    for (unsigned k = 0; k < srvkeys_span(s->nio); k++) {
         int id = shmget(s->key + k, 0, 0);
         if (id >= 0) {
             s->left_segments++;

@@ -294,6 +294,28 @@ START_TEST(test_mq_two_io_conn)
 }
 END_TEST
 
+/* More io_conn than the 16 the key layout once held: every one serves
+ * (its own statistics count connections), and stopping removes the
+ * keys of all of them. */
+START_TEST(test_mq_many_io_conn)
+{
+    enum { N = 17 };
+    struct hproc *srv = start_v5("-n", "17", NULL, NULL);
+    uint64_t total = 0;
+
+    echo_many(srv->port, 200, 10, 30000);
+    for (unsigned i = 0; i < N; i++)
+        total +=
+            fixture_counter(srvkeys_io_stats(fs.base, i), "conns_accepted");
+    ck_assert_uint_eq(total, 200);
+    ck_assert(fixture_segment_exists(srvkeys_io2md(fs.base, N - 1)));
+    fixture_stop_clean(srv, STOP_MS);
+    for (unsigned k = 0; k < srvkeys_span(N); k++)
+        ck_assert_msg(!fixture_segment_exists(fs.base + (key_t)k),
+                      "segment %#x left behind", (unsigned)(fs.base + k));
+}
+END_TEST
+
 /* Connections come and go: every flow is freed, memory does not grow. */
 START_TEST(test_mq_connect_close_cycles)
 {
@@ -559,6 +581,21 @@ START_TEST(test_mq_usage)
 }
 END_TEST
 
+/* The most io_conn is checked where it is given: -n, and -i below it. */
+START_TEST(test_mq_io_count_limits)
+{
+    const char *v5[] = {"./echosvr_v5", "-n", "257", NULL};
+    const char *md[] = {"./md", "-n", "257", NULL};
+    const char *io[] = {"./io_conn", "-i", "256", NULL};
+
+    fixture_check_bad_args(v5, "bad count '257': expected a whole number "
+                               "from 1 to 256");
+    fixture_check_bad_args(md, "from 1 to 256");
+    fixture_check_bad_args(io, "bad index '256': expected a whole number "
+                               "from 0 to 255");
+}
+END_TEST
+
 Suite *mq_suite(void)
 {
     Suite *s = suite_create("ch4-mq");
@@ -570,6 +607,7 @@ Suite *mq_suite(void)
     tcase_add_test(tc, test_mq_many_clients);
     tcase_add_test(tc, test_mq_payload_sizes);
     tcase_add_test(tc, test_mq_two_io_conn);
+    tcase_add_test(tc, test_mq_many_io_conn);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("flows");
@@ -604,6 +642,7 @@ Suite *mq_suite(void)
     tcase_add_test(tc, test_mq_sigterm_leaves_nothing);
     tcase_add_test(tc, test_mq_second_server_same_key);
     tcase_add_test(tc, test_mq_other_user_refused);
+    tcase_add_test(tc, test_mq_io_count_limits);
     tcase_add_loop_test(tc, test_mq_usage, 0, 3);
     suite_add_tcase(s, tc);
     return s;

@@ -624,7 +624,7 @@ START_TEST(test_v6_bad_values)
         {"./viewcache", "extra", NULL, "unexpected argument"},
         {"./md", "-c", "0", "session count"},
         {"./io_conn", "-c", "0", "connection limit"},
-        {"./echosvr_v6", "-n", "17", "count"},
+        {"./echosvr_v6", "-n", "257", "count"},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -109,6 +109,33 @@ START_TEST(test_opts_bad_value_exits_2)
 }
 END_TEST
 
+/* A client's PORT operand: the one after the options, never 0. */
+static char prog[] = "prog", opt_c[] = "-c", five[] = "5", port80[] = "80",
+            port81[] = "81", zero[] = "0", name[] = "http";
+
+START_TEST(test_opts_server_port)
+{
+    char *ok[] = {prog, opt_c, five, port80, NULL};
+
+    optind = 3;
+    ck_assert_uint_eq(opts_server_port(4, ok), 80);
+}
+END_TEST
+
+/* No port, port 0, two ports, a name: exit 2. */
+START_TEST(test_opts_server_port_exits_2)
+{
+    char *bad[][3] = {
+        {prog, NULL}, {prog, zero, NULL}, {prog, port80, port81}, {prog, name}};
+    int argc[] = {1, 2, 3, 2};
+
+    silence();
+    opts_init(" PORT\n");
+    optind = 1;
+    opts_server_port(argc[_i], bad[_i]);
+}
+END_TEST
+
 START_TEST(test_opts_bad_option_exits_2)
 {
     silence();
@@ -163,11 +190,13 @@ Suite *opts_suite(void)
     tcase_add_test(tc, test_opts_port);
     tcase_add_test(tc, test_opts_size_suffixes);
     tcase_add_test(tc, test_opts_key);
+    tcase_add_test(tc, test_opts_server_port);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
     tcase_add_exit_test(tc, test_opts_bad_value_exits_2, 2);
     tcase_add_exit_test(tc, test_opts_bad_option_exits_2, 2);
+    tcase_add_loop_exit_test(tc, test_opts_server_port_exits_2, 2, 0, 4);
     tcase_add_exit_test(tc, test_opts_help_exits_0, 0);
     tcase_add_test(tc, test_opts_fail_message);
     suite_add_tcase(s, tc);

@@ -68,8 +68,9 @@ void harness_cleanup(void);
 /* A System V key private to this test runner (derived from its pid): up
  * to 16 different ones per test. */
 int harness_key(void);
-/* The first of 128 consecutive keys private to this runner, for programs
- * that derive several keys from one base. */
+/* The first of HARNESS_BASE_KEYS consecutive keys private to this
+ * runner, for programs that derive several keys from one base. */
+#define HARNESS_BASE_KEYS 128
 int harness_key_base(void);
 /* A private directory (0700) of this runner for FIFOs and files. */
 const char *harness_tmpdir(void);

@@ -195,21 +195,6 @@ static int *connect_all(const struct options *o)
     return fds;
 }
 
-/* A base whose timers fire to the microsecond (timerfd), not the
- * millisecond of epoll_wait's timeout: the client's own lateness would
- * otherwise be most of what it measures. */
-static struct event_base *precise_base(void)
-{
-    struct event_config *cfg = event_config_new();
-    struct event_base *base = NULL;
-
-    if (cfg && event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER) == 0)
-        base = event_base_new_with_config(cfg);
-    if (cfg)
-        event_config_free(cfg);
-    return base;
-}
-
 static void report(const struct pace *p, double connect_s)
 {
     printf("conns=%u sent=%llu echoed=%llu errors=%llu p50_us=%.1f "
@@ -245,7 +230,7 @@ int main(int argc, char **argv)
         return 1;
     t0 = now_mono_ns();
     fds = connect_all(&o);
-    p.base = precise_base();
+    p.base = net_precise_base();
     if (!fds || !p.base) {
         if (!p.base)
             log_error("cannot create the event base");

@@ -33,7 +33,7 @@ static const char usage[] =
     "GET of / serves a page to try it in a browser.\n"
     "  -a ADDR   address to listen on (default 127.0.0.1)\n"
     "  -p PORT   port to listen on, 0 for any free port (default 4690)\n"
-    "  -n COUNT  ws_conn processes sharing the port, 1 to 16 (default 1)\n"
+    "  -n COUNT  ws_conn processes sharing the port, 1 to 256 (default 1)\n"
     "  -c CONNS  most connections per ws_conn (default 65536)\n"
     "  -m SIZE   largest message a client may send (default 16M)\n"
     "  -k KEY    base System V key of queues and statistics\n"
@@ -108,7 +108,7 @@ static int start_io(struct launcher *l, unsigned i, const char *port,
 /* Start md and the ws_conn processes; print the listening line. */
 static int start_all(struct launcher *l)
 {
-    char line[128], port[8], keys[256];
+    char line[128], port[8], keys[SRVKEYS_FORMAT_MAX];
     const char *colon;
 
     if (start_md(l) < 0 || start_io(l, 0, l->port, line, sizeof(line)) < 0)

@@ -86,7 +86,7 @@ static const char usage[] =
     "  -p PORT   port to listen on, 0 for any free port (default 4690)\n"
     "  -k KEY    base System V key of the queues (default 0x5e7e0000)\n"
     "  -d DIR    directory of the wake-up FIFOs (default /tmp/svrtut-UID)\n"
-    "  -i INDEX  which io_conn this is, 0 to 15 (default 0)\n"
+    "  -i INDEX  which io_conn this is, 0 to 255 (default 0)\n"
     "  -c CONNS  most connections open at once (default 65536)\n"
     "  -m SIZE   largest message a client may send, all fragments\n"
     "            together (default 16M); a larger one is closed with 1009\n"
