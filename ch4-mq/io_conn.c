@@ -435,8 +435,8 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     (void)lev;
     (void)salen;
     if (!budget_admit(&srv->budget)) { /* at -c: logged, once a second */
+        commit_stats(srv); /* counted before the client can see it */
         evutil_closesocket(fd);
-        commit_stats(srv);
         return;
     }
     c = calloc(1, sizeof(*c));

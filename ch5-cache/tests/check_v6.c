@@ -380,8 +380,9 @@ START_TEST(test_v6_small_table)
     ck_assert_msg(harness_read_all(c[N].fd, &byte, 1) < 0,
                   "a connection over -c 2 was served");
     close(c[N].fd);
-    ck_assert_uint_eq(
-        fixture_counter(srvkeys_io_stats(fs.base, 0), "conns_refused"), 1);
+    ck_assert_uint_eq(fixture_counter_until(srvkeys_io_stats(fs.base, 0),
+                                            "conns_refused", 1, 3000),
+                      1);
     ck_assert_uint_eq(
         fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 0);
     for (int i = 0; i < N; i++)
