@@ -108,6 +108,64 @@ START_TEST(test_echo_backpressure_bounds_memory)
 }
 END_TEST
 
+/* Clients that connect and vanish, half a message sent and the echo
+ * unread, with a reset (_i 0) or a plain close (_i 1): the others are
+ * echoed, the server exits 0 on SIGTERM. */
+START_TEST(test_echo_vanishing_clients)
+{
+    struct hproc *srv = start_echo();
+
+    fixture_vanishing_clients(srv, 50, _i == 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* 16 clients send up to 100 MiB each and never read, against -b 512k:
+ * the server stays near 512 KiB (measured: under 1 MiB; 4 MiB without
+ * the bound) while a good client is still echoed. */
+START_TEST(test_echo_byte_limit)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-b", "512k", NULL};
+    struct hproc *srv = fixture_start(argv);
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, srv->pid, fds);
+    for (int i = 0; i < FIXTURE_HOGS; i++)
+        fixture_reset_close(fds[i]);
+    fixture_echo_ok(srv, 1000);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -c 5: a sixth client is closed at once, the five are still echoed, and
+ * the refusal is logged. */
+START_TEST(test_echo_conn_limit)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-c", "5", NULL};
+    struct hproc *srv = fixture_start(argv);
+
+    fixture_conn_limit(srv, 5);
+    fixture_assert(srv,
+                   fixture_wait_stderr(srv, "connection limit (5)", 1000) == 0,
+                   "no line about the connection limit");
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 24: clients past the descriptors wait while the server backs
+ * off accept(), those accepted are echoed, all are served in the end. */
+START_TEST(test_echo_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(24);
+    srv = start_echo();
+    fixture_restore_fds();
+    fixture_fd_limit(srv, srv->pid, 30);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
 START_TEST(test_echo_sigterm_with_clients)
 {
     struct hproc *srv = start_echo(_i / 2);
@@ -149,6 +207,7 @@ END_TEST
 static const char *const bad_args[][4] = {
     {"-p", "65536"}, {"-p", "http"}, {"-a", "localhost"},
     {"-z"},          {"-p"},         {"extra"},
+    {"-c", "0"},     {"-b", "0"},    {"-b", "lots"},
 };
 
 #define NBAD (sizeof(bad_args) / sizeof(bad_args[0]))
@@ -259,6 +318,20 @@ Suite *echo_suite(void)
     tcase_add_checked_fixture(tc, NULL, harness_cleanup);
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_echo_backpressure_bounds_memory, 0, NSERVERS);
+    suite_add_tcase(s, tc);
+
+    /* existing cases cover binary bytes, no newline and an 8 MiB line
+     * (echo: test_echo_binary_sizes) and a client that never reads
+     * (limits) */
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_echo_vanishing_clients, 0, 2);
+    tcase_add_test(tc, test_echo_byte_limit);
+    tcase_add_test(tc, test_echo_conn_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_test(tc, test_echo_descriptor_limit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");

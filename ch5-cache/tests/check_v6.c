@@ -387,11 +387,79 @@ START_TEST(test_v6_small_table)
     ck_assert_msg(harness_read_all(c[N].fd, &byte, 1) < 0,
                   "a connection over -c 2 was served");
     close(c[N].fd);
+    ck_assert_uint_eq(fixture_counter_until(srvkeys_io_stats(fs.base, 0),
+                                            "conns_refused", 1, 3000),
+                      1);
     ck_assert_uint_eq(
         fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 0);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
     viewcache_until(&l, 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* Clients that vanish, with a reset (_i 0) or a close (_i 1), half a
+ * message sent: the others are echoed, every flow and every session is
+ * freed. */
+START_TEST(test_v6_vanishing_clients)
+{
+    struct hproc *srv = start_v6(NULL, NULL);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
+
+    fixture_vanishing_clients(srv, 50, _i == 0);
+    ck_assert_uint_eq(fixture_counter_until(io_stats, "pool_used", 0, 3000), 0);
+    /* 50, the good client, a new one */
+    ck_assert_uint_eq(fixture_counter(io_stats, "conns_accepted"), 52);
+    ck_assert_uint_eq(fixture_counter(io_stats, "bytes_held"), 0);
+    ck_assert_uint_eq(
+        fixture_counter_until(srvkeys_md_stats(fs.base), "sessions", 0, 3000),
+        0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -b 512k: 16 clients flood io_conn and never read (fixture_byte_limit):
+ * io_conn's buffers stay within the bound, a good client is echoed. */
+START_TEST(test_v6_byte_limit)
+{
+    struct hproc *srv = start_v6("-b", "512k");
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, fixture_writer_pid(io_stats), fds);
+    /* bytes_held counts what is on its way through md too: past the
+     * bound by one message (64 KiB at most) and one read per connection */
+    fixture_byte_limit_counted(io_stats, (64 + 4) * 1024, fds);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 32 for all three processes: io_conn backs off accept(). */
+START_TEST(test_v6_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(32);
+    srv = start_v6(NULL, NULL);
+    fixture_restore_fds();
+    fixture_fd_limit(srv, fixture_writer_pid(srvkeys_io_stats(fs.base, 0)), 40);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -t 1: a silent client is closed and counted, its session ended; a
+ * busy one is kept. */
+START_TEST(test_v6_idle_timeout)
+{
+    struct hproc *srv = start_v6("-t", "1");
+
+    fixture_idle_timeout(srv);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "idle_closed"), 1);
+    ck_assert_uint_eq(
+        fixture_counter_until(srvkeys_md_stats(fs.base), "sessions", 0, 3000),
+        0);
     fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
@@ -624,6 +692,10 @@ START_TEST(test_v6_bad_values)
         {"./viewcache", "extra", NULL, "unexpected argument"},
         {"./md", "-c", "0", "session count"},
         {"./io_conn", "-c", "0", "connection limit"},
+        {"./io_conn", "-b", "0", "byte limit"},
+        {"./io_conn", "-t", "86401", "idle timeout"},
+        {"./echosvr_v6", "-b", "many", "byte limit"},
+        {"./echosvr_v6", "-t", "-1", "idle timeout"},
         {"./echosvr_v6", "-n", "257", "count"},
     };
 
@@ -662,6 +734,19 @@ Suite *v6_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_v6_md_killed_stream_exact);
     tcase_add_test(tc, test_v6_io_conn_killed);
+    suite_add_tcase(s, tc);
+
+    /* binary bytes, no newline and long lines: test_v6_every_byte_echoed;
+     * the connection limit: test_v6_small_table */
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_v6_vanishing_clients, 0, 2);
+    tcase_add_test(tc, test_v6_byte_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_test(tc, test_v6_descriptor_limit);
+    tcase_add_test(tc, test_v6_idle_timeout);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");

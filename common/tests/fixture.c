@@ -1,6 +1,7 @@
 /* fixture.c -- Check-aware helpers shared by the suites. */
 #include "fixture.h"
 
+#include "now.h"
 #include "srvkeys.h"
 #include "stats.h"
 
@@ -10,11 +11,14 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <signal.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,6 +204,19 @@ uint64_t fixture_counter(key_t key, const char *name)
     i = stats_find(&snap, name);
     ck_assert_msg(i >= 0, "statistics %#x: no counter %s", (unsigned)key, name);
     return snap.value[i];
+}
+
+uint64_t fixture_counter_until(key_t key, const char *name, uint64_t want,
+                               int timeout_ms)
+{
+    uint64_t v = fixture_counter(key, name);
+
+    for (int waited = 0; v != want && waited < harness_ms(timeout_ms);
+         waited += 10) {
+        usleep(10000);
+        v = fixture_counter(key, name);
+    }
+    return v;
 }
 
 pid_t fixture_writer_pid(key_t key)
@@ -488,4 +505,297 @@ void fixture_foreign_user_refused(const char *what, int want_segs,
     ck_assert_msg(nsegs == want_segs && nfifos == want_fifos,
                   "%s: tried %d segments and %d FIFOs, not %d and %d", what,
                   nsegs, nfifos, want_segs, want_fifos);
+}
+
+void fixture_reset_close(int fd)
+{
+    struct linger lg = {1, 0};
+
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+}
+
+/* One round trip of len bytes on fd: 0, or -1 with harness_error(). */
+static int round_trip(int fd, size_t len, int timeout_ms)
+{
+    unsigned char *data = malloc(len);
+    struct echo_stream s = {.fd = fd, .data = data, .len = len};
+    int rc;
+
+    ck_assert_ptr_nonnull(data);
+    harness_fill(data, len, (uint32_t)len);
+    rc = echo_pump(&s, 1, timeout_ms);
+    free(data);
+    return rc;
+}
+
+static int connect_to(struct hproc *srv)
+{
+    int fd = harness_connect(srv->port);
+
+    fixture_assert(srv, fd >= 0, "cannot connect to port %u: %s", srv->port,
+                   strerror(errno));
+    return fd;
+}
+
+void fixture_echo_ok(struct hproc *srv, size_t len)
+{
+    int fd = connect_to(srv);
+
+    fixture_assert(srv, round_trip(fd, len, 5000) == 0,
+                   "a new client's %zu bytes: %s", len, harness_error());
+    close(fd);
+}
+
+void fixture_vanishing_clients(struct hproc *srv, int n, bool reset)
+{
+    enum { MSG = 64 * 1024 };
+    unsigned char *half = calloc(1, MSG / 2);
+    int good = connect_to(srv);
+
+    ck_assert_ptr_nonnull(half);
+    for (int i = 0; i < n; i++) {
+        int fd = connect_to(srv);
+
+        if (i % 2 == 0)
+            fixture_assert(srv, harness_write_all(fd, half, MSG / 2) == 0,
+                           "client %d: cannot send: %s", i, strerror(errno));
+        if (reset)
+            fixture_reset_close(fd);
+        else
+            close(fd);
+        if (i % 10 == 9)
+            fixture_assert(srv, round_trip(good, 1000, 5000) == 0,
+                           "good client after %d vanished: %s", i + 1,
+                           harness_error());
+    }
+    fixture_assert(srv, round_trip(good, MSG, 5000) == 0,
+                   "good client after %d vanished: %s", n, harness_error());
+    close(good);
+    free(half);
+    fixture_echo_ok(srv, MSG);
+}
+
+size_t fixture_flood(struct hproc *srv, int fds[], int conns, size_t max)
+{
+    enum { CHUNK = 64 * 1024 };
+    unsigned char *chunk = malloc(CHUNK);
+    size_t *sent = calloc((size_t)conns, sizeof(*sent)), total = 0;
+    int quiet_ms = 0;
+
+    ck_assert_ptr_nonnull(chunk);
+    ck_assert_ptr_nonnull(sent);
+    harness_fill(chunk, CHUNK, 7);
+    for (int i = 0; i < conns; i++)
+        fds[i] = connect_to(srv);
+    while (quiet_ms < harness_ms(300)) {
+        bool wrote = false;
+
+        for (int i = 0; i < conns; i++) {
+            ssize_t n = send(fds[i], chunk, CHUNK, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+            fixture_assert(srv, n > 0 || errno == EAGAIN,
+                           "flooding client %d: %s", i, strerror(errno));
+            if (n > 0) {
+                sent[i] += (size_t)n;
+                total += (size_t)n;
+                wrote = true;
+                fixture_assert(srv, sent[i] < max,
+                               "the server took %zu bytes from a client that "
+                               "never reads: no backpressure",
+                               sent[i]);
+            }
+        }
+        if (wrote) {
+            quiet_ms = 0;
+        } else {
+            usleep(10000);
+            quiet_ms += 10;
+        }
+    }
+    free(sent);
+    free(chunk);
+    return total;
+}
+
+long fixture_anon_kib(pid_t pid)
+{
+    long kib = harness_status_kib(pid, "RssAnon");
+
+    ck_assert_msg(kib >= 0, "no RssAnon in /proc/%d/status", (int)pid);
+    return kib;
+}
+
+void fixture_byte_limit(struct hproc *srv, pid_t holder, int fds[])
+{
+#ifdef SVRTUT_DEBUG
+    const bool rss_checked = false;
+#else
+    const bool rss_checked = true;
+#endif
+    long before = fixture_anon_kib(holder), grew;
+
+    fixture_flood(srv, fds, FIXTURE_HOGS, 100u << 20);
+    grew = fixture_anon_kib(holder) - before;
+    fixture_assert(srv, !rss_checked || grew < 2048,
+                   "%d clients that never read: the server grew %ld KiB "
+                   "under -b 512k",
+                   FIXTURE_HOGS, grew);
+    fixture_echo_ok(srv, 256 * 1024);
+}
+
+void fixture_byte_limit_counted(key_t key, size_t slack, int fds[])
+{
+    uint64_t held = fixture_counter(key, "bytes_held");
+
+    ck_assert_msg(held <= 512 * 1024 + FIXTURE_HOGS * slack,
+                  "bytes_held %llu under -b 512k and %d clients",
+                  (unsigned long long)held, FIXTURE_HOGS);
+    ck_assert_uint_ge(fixture_counter(key, "limit_pauses"), FIXTURE_HOGS / 2);
+    for (int i = 0; i < FIXTURE_HOGS; i++)
+        fixture_reset_close(fds[i]);
+    held = fixture_counter_until(key, "bytes_held", 0, 3000);
+    ck_assert_msg(held == 0, "bytes_held %llu once every client left",
+                  (unsigned long long)held);
+}
+
+/* fd is closed by the server within timeout_ms: EOF or a reset. */
+static bool closed_by_server(int fd, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char c;
+
+    if (poll(&pfd, 1, harness_ms(timeout_ms)) != 1)
+        return false;
+    return recv(fd, &c, 1, 0) <= 0;
+}
+
+void fixture_conn_limit(struct hproc *srv, int max)
+{
+    int *fds = calloc((size_t)max, sizeof(*fds)), extra;
+    bool served = false;
+
+    ck_assert_ptr_nonnull(fds);
+    for (int i = 0; i < max; i++) {
+        fds[i] = connect_to(srv);
+        fixture_assert(srv, round_trip(fds[i], 100, 5000) == 0,
+                       "client %d of %d: %s", i + 1, max, harness_error());
+    }
+    extra = connect_to(srv);
+    fixture_assert(srv, closed_by_server(extra, 1000),
+                   "client %d of a server of -c %d was not closed at once",
+                   max + 1, max);
+    close(extra);
+    for (int i = 0; i < max; i++)
+        fixture_assert(srv, round_trip(fds[i], 100, 5000) == 0,
+                       "client %d after one was refused: %s", i + 1,
+                       harness_error());
+    close(fds[0]);
+    /* the server sees that close a moment later: try for a second */
+    for (int waited = 0; !served && waited < harness_ms(1000); waited += 20) {
+        int fd = connect_to(srv);
+
+        served = round_trip(fd, 100, 1000) == 0;
+        close(fd);
+        if (!served)
+            usleep(20000);
+    }
+    fixture_assert(srv, served, "no client served after one of %d left", max);
+    for (int i = 1; i < max; i++)
+        close(fds[i]);
+    free(fds);
+}
+
+void fixture_idle_timeout(struct hproc *srv)
+{
+    int silent = connect_to(srv), busy = connect_to(srv);
+    int64_t start = now_mono_ns(), closed_ns = 0;
+
+    fixture_assert(srv, round_trip(busy, 10, 5000) == 0, "busy client: %s",
+                   harness_error());
+    for (int i = 0; i < 10; i++) {
+        usleep(250000);
+        fixture_assert(srv, round_trip(busy, 10, 1000) == 0,
+                       "a client sending every 250 ms, after %d ms: %s",
+                       (i + 1) * 250, harness_error());
+        if (!closed_ns && closed_by_server(silent, 0))
+            closed_ns = now_mono_ns() - start;
+    }
+    fixture_assert(srv, closed_ns != 0,
+                   "a silent client still connected after 2.5 s of -t 1");
+    fixture_assert(srv, closed_ns > 900 * 1000000LL,
+                   "a silent client closed after %lld ms of -t 1",
+                   (long long)(closed_ns / 1000000));
+    close(silent);
+    close(busy);
+}
+
+static struct rlimit saved_nofile;
+
+void fixture_limit_fds(int nofile)
+{
+    struct rlimit lim = {(rlim_t)nofile, (rlim_t)nofile};
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+    /* the soft limit only: a hard limit lowered could not be raised back */
+    lim.rlim_max = saved_nofile.rlim_max;
+    ck_assert_msg(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit: %s",
+                  strerror(errno));
+}
+
+void fixture_restore_fds(void)
+{
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+}
+
+void fixture_fd_limit(struct hproc *srv, pid_t acceptor, int conns)
+{
+    struct echo_stream *st = calloc((size_t)conns, sizeof(*st));
+    unsigned char msg[100];
+    int good = connect_to(srv), nserved = 0, nwaiting = 0;
+    long cpu;
+
+    ck_assert_ptr_nonnull(st);
+    harness_fill(msg, sizeof(msg), 13);
+    fixture_assert(srv, round_trip(good, 100, 5000) == 0, "good client: %s",
+                   harness_error());
+    for (int i = 0; i < conns; i++) /* the listen backlog takes them all */
+        st[i] = (struct echo_stream){
+            .fd = connect_to(srv), .data = msg, .len = sizeof(msg)};
+    echo_pump(st, (size_t)conns, 1000); /* those accepted are echoed */
+    for (int i = 0; i < conns; i++)
+        nserved += st[i].recvd == sizeof(msg);
+    fixture_assert(srv, nserved < conns,
+                   "all %d clients served: the descriptor limit did not bite",
+                   conns);
+    fixture_assert(srv, fixture_wait_stderr(srv, "pausing accepts", 2000) == 0,
+                   "no EMFILE back-off logged");
+    cpu = harness_cpu_ms(acceptor);
+    fixture_assert(srv, round_trip(good, 64 * 1024, 5000) == 0,
+                   "good client at the descriptor limit: %s", harness_error());
+    usleep((useconds_t)harness_ms(500) * 1000);
+    cpu = harness_cpu_ms(acceptor) - cpu;
+    fixture_assert(srv, cpu < harness_ms(500) * 3 / 10,
+                   "%ld ms of CPU in 500 ms at the descriptor limit: spinning",
+                   cpu);
+    /* the served leave; those that waited are accepted after a back-off */
+    for (int i = 0; i < conns; i++) {
+        if (st[i].recvd == sizeof(msg)) {
+            close(st[i].fd);
+            st[i].fd = -1;
+        } else {
+            st[nwaiting++] = st[i];
+        }
+    }
+    for (int i = 0; i < nwaiting; i++) { /* each leaving makes room */
+        fixture_assert(srv, echo_pump(&st[i], 1, 5000) == 0,
+                       "client %d of the %d that waited, once descriptors "
+                       "were free: %s",
+                       i + 1, nwaiting, harness_error());
+        close(st[i].fd);
+    }
+    fixture_assert(srv, round_trip(good, 100, 5000) == 0, "good client: %s",
+                   harness_error());
+    close(good);
+    free(st);
 }

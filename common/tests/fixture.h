@@ -124,9 +124,70 @@ void fixture_srv_assert_gone(const struct fixture_srv *s, const pid_t *kids,
 void fixture_foreign_user_refused(const char *what, int want_segs,
                                   int want_fifos);
 
+/* Faults every server must survive: the suites' "faults" test cases.
+ * A "good client" is one that sends and reads its echo; each helper
+ * fails the test (with what srv did) unless the good clients are echoed
+ * during and after the fault. */
+
+/* Close fd with a reset (SO_LINGER 0) instead of a FIN. */
+void fixture_reset_close(int fd);
+/* A new good client: len bytes through srv and back within 5 s. */
+void fixture_echo_ok(struct hproc *srv, size_t len);
+/* n clients connect and vanish without reading: every other one after
+ * sending half of a 64 KiB message, the others silent; with a reset
+ * (reset) or a plain close. A good client connected before them is
+ * echoed between them and after, and so is a new one. */
+void fixture_vanishing_clients(struct hproc *srv, int n, bool reset);
+/* conns clients write to srv and never read until srv stops taking
+ * bytes (none wrote for 300 ms), which it must before one has written
+ * max bytes. Their sockets are left open in fds[]. The bytes written by
+ * all. */
+size_t fixture_flood(struct hproc *srv, int fds[], int conns, size_t max);
+/* srv runs with -b 512k: FIXTURE_HOGS clients flood it (fixture_flood,
+ * 100 MiB at most each, sockets left in fds[]). At 256 KiB each they
+ * would make it hold 4 MiB; holder (the pid holding the connections:
+ * srv's or io_conn's) must grow by under 2 MiB of private memory (not
+ * checked under sanitizers or valgrind, whose allocators keep freed
+ * memory), and a good client must be echoed meanwhile. */
+#define FIXTURE_HOGS 16
+void fixture_byte_limit(struct hproc *srv, pid_t holder, int fds[]);
+/* Then, for a server with statistics under key: bytes_held within the
+ * bound, past it by slack per client at most; limit_pauses for half the
+ * clients at least; the clients reset, and bytes_held back to 0. */
+void fixture_byte_limit_counted(key_t key, size_t slack, int fds[]);
+/* The private resident memory of pid (RssAnon in /proc/PID/status: its
+ * heap, not shared memory) in KiB; fails the test if there is none. */
+long fixture_anon_kib(pid_t pid);
+/* srv holds at most max connections (its -c): max good clients are
+ * echoed, one more is closed at once (EOF or reset within a second)
+ * while the max are still echoed, and once one of them leaves a new
+ * client is served. */
+void fixture_conn_limit(struct hproc *srv, int max);
+/* srv runs with -t 1: a client that sends nothing is closed after about
+ * a second, while one that sends every 250 ms for 2.5 s is echoed all
+ * along. */
+void fixture_idle_timeout(struct hproc *srv);
+/* Lower this process's soft descriptor limit (RLIMIT_NOFILE) to nofile,
+ * so that a server started next, and its children, inherit it;
+ * fixture_restore_fds() puts the old limit back. */
+void fixture_limit_fds(int nofile);
+void fixture_restore_fds(void);
+/* srv, started under fixture_limit_fds(), gets conns more clients than
+ * its descriptors allow: the ones accepted are echoed, a good client
+ * connected before them too; acceptor (the pid that accepts: srv's, or
+ * io_conn's) logs the EMFILE back-off and does not spin (under 30% of a
+ * CPU meanwhile); once the accepted ones leave, the ones that waited in
+ * the listen backlog are served. */
+void fixture_fd_limit(struct hproc *srv, pid_t acceptor, int conns);
+
 /* Counter name of the statistics block under key, read once (waiting up
  * to 5 s for the block to be published). */
 uint64_t fixture_counter(key_t key, const char *name);
+/* Counter name under key once it reads want (a server commits as it
+ * goes: a close may show a moment later), or its value after
+ * timeout_ms. */
+uint64_t fixture_counter_until(key_t key, const char *name, uint64_t want,
+                               int timeout_ms);
 /* The pid of the writer of the block under key. */
 pid_t fixture_writer_pid(key_t key);
 

@@ -507,9 +507,10 @@ void harness_cleanup(void)
     harness_sweep();
 }
 
-long harness_rss_kib(pid_t pid)
+long harness_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
+    size_t len = strlen(field);
     long kib = -1;
     FILE *f;
 
@@ -518,11 +519,14 @@ long harness_rss_kib(pid_t pid)
     if (!f)
         return -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+        if (strncmp(line, field, len) == 0 && line[len] == ':' &&
+            sscanf(line + len + 1, "%ld kB", &kib) == 1)
             break;
     fclose(f);
     return kib;
 }
+
+long harness_rss_kib(pid_t pid) { return harness_status_kib(pid, "VmRSS"); }
 
 long harness_cpu_ms(pid_t pid)
 {

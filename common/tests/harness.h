@@ -89,6 +89,8 @@ int harness_foreign_user_refused(const char *what, int *nsegs, int *nfifos);
 
 /* Resident set size of a live process in KiB, or -1. */
 long harness_rss_kib(pid_t pid);
+/* A "Field: N kB" line of /proc/PID/status (VmRSS, RssAnon...), or -1. */
+long harness_status_kib(pid_t pid, const char *field);
 /* CPU time (user + system) a live process has used so far, in ms, or -1. */
 long harness_cpu_ms(pid_t pid);
 /* A blocking TCP connection to 127.0.0.1:port, or -1. */
