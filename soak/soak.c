@@ -15,7 +15,9 @@
  *
  * Memory is private RSS, VmRSS less RssShmem: the queues and tables are
  * shared segments of a fixed size whose pages count in VmRSS as they are
- * first touched, which says nothing about leaks. */
+ * first touched, which says nothing about leaks. The server runs with
+ * fixed malloc thresholds (start_server), so that memory it frees is
+ * returned and its RSS at the end says what it still holds. */
 #include "load.h"
 
 #include "log.h"
@@ -92,6 +94,7 @@ struct role {
     key_t key; /* its statistics block, which names its pid; 0: launcher */
     pid_t pid; /* the one seen last */
     long start, peak, end; /* private RSS, KiB; -1: not seen */
+    long now;              /* the last sample */
     long rss_peak;         /* VmRSS */
 };
 
@@ -253,6 +256,7 @@ static void sample(struct soak *s, bool last)
         }
         if (!read_rss(r->pid, &rss, &priv))
             continue;
+        r->now = priv;
         if (r->start < 0)
             r->start = priv;
         if (priv > r->peak)
@@ -271,7 +275,7 @@ static void add_role(struct soak *s, const char *name, key_t key, pid_t pid)
     snprintf(r->name, sizeof(r->name), "%s", name);
     r->key = key;
     r->pid = pid;
-    r->start = r->peak = r->end = r->rss_peak = -1;
+    r->start = r->peak = r->end = r->rss_peak = r->now = -1;
 }
 
 /* The launcher's block says how many io_conn it started; md's and each
@@ -367,6 +371,12 @@ static int start_server(struct soak *s)
     if (s->launcher == 0) {
         /* A soak that dies takes its server along, cleanly. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* Fixed malloc thresholds (unless the user set them): glibc's
+         * dynamic ones rise with the first large buffer freed, and then
+         * the heap keeps megabytes of freed payload buffers for good;
+         * fixed, freed memory goes back, and RSS follows live memory. */
+        setenv("MALLOC_MMAP_THRESHOLD_", "65536", 0);
+        setenv("MALLOC_TRIM_THRESHOLD_", "131072", 0);
         if (getppid() != parent || dup2(pipefd[1], STDOUT_FILENO) < 0 ||
             dup2(log_fd, STDERR_FILENO) < 0)
             _exit(127);
@@ -553,13 +563,18 @@ static uint64_t checked_bytes(const struct soak *s)
 static void progress_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct soak *s = arg;
+    char mem[256];
+    size_t len = 0;
 
     (void)fd;
     (void)what;
+    for (unsigned i = 0; i < s->nroles && len < sizeof(mem); i++)
+        len += (size_t)snprintf(mem + len, sizeof(mem) - len, ", %s %ld",
+                                s->roles[i].name, s->roles[i].now);
     printf("soak %s: %.0f of %d s, %.1f MiB echoed and checked, md kills: "
-           "%u\n",
+           "%u; private RSS KiB%s\n",
            s->name, secs_since(s->start_ns), s->seconds,
-           (double)checked_bytes(s) / (1 << 20), s->kills);
+           (double)checked_bytes(s) / (1 << 20), s->kills, mem);
     fflush(stdout);
 }
 
