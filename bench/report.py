@@ -27,7 +27,7 @@ ECHO_ROLE = {
     "bev_echo": "baseline: minimal bufferevent (bench/bev_echo.c)",
     "echosvr_fast": "ch3-echo, plain events",
     "echosvr_v1": "ch3-echo, bufferevents",
-    "echosvr_select": "solutions/ch3-select-echo, poll()",
+    "echosvr_select": "the answer to exercises/ch3-select-echo, poll()",
     "echosvr_v5": "ch4-mq, io_conn + md",
     "echosvr_v6": "ch5-cache, io_conn + md on mpool/mhash",
 }

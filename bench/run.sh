@@ -52,14 +52,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- the servers -----------------------------------------------------------
-# The select/poll exercise's reference solution, built outside the
-# exercise directory (which holds the learner's copy).
-sel=$tmp/select
-mkdir -p "$sel"
-cp exercises/ch3-select-echo/Makefile solutions/ch3-select-echo/echosvr_select.c \
-    "$sel/"
-make -s -C "$sel" TOP="$top" >/dev/null
-
 # name|command (each gets -p 0; the two-process ones a private key and
 # FIFO directory). In the report's order: baselines first.
 servers=(
@@ -67,7 +59,19 @@ servers=(
     "bev_echo|bench/bev_echo"
     "echosvr_fast|ch3-echo/echosvr_fast -q"
     "echosvr_v1|ch3-echo/echosvr_v1 -q"
-    "echosvr_select|$sel/echosvr_select -q"
+)
+# The select/poll exercise's reference answer, built outside the exercise
+# directory (which holds the learner's copy); a student's copy of the
+# course has none, and runs without it.
+if [ -f solutions/ch3-select-echo/echosvr_select.c ]; then
+    sel=$tmp/select
+    mkdir -p "$sel"
+    cp exercises/ch3-select-echo/Makefile \
+        solutions/ch3-select-echo/echosvr_select.c "$sel/"
+    make -s -C "$sel" TOP="$top" >/dev/null
+    servers+=("echosvr_select|$sel/echosvr_select -q")
+fi
+servers+=(
     "echosvr_v5|ch4-mq/echosvr_v5 -q -k KEY -d $tmp"
     "echosvr_v6|ch5-cache/echosvr_v6 -q -k KEY -d $tmp"
 )
