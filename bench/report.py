@@ -278,6 +278,19 @@ def main():
           "figure, messages/s the one a user sees." % (
               m["rounds"], m["seconds_per_point"]))
     rep.p()
+    if m.get("resumed"):
+        rep.p("The run was stopped and resumed (%s): the points measured "
+              "after that are from then." % m["resumed"])
+        rep.p()
+    errs = os.path.join(d, "errors.txt")
+    if os.path.exists(errs):
+        rep.p("Points that failed twice and are missing:")
+        rep.p()
+        rep.p("```")
+        with open(errs) as f:
+            rep.p(f.read().rstrip())
+        rep.p("```")
+        rep.p()
     rep.p("## Targets")
     rep.p()
     rep.p("| target | measured (median) | spread of rounds | needs | |")
