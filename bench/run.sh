@@ -38,7 +38,7 @@ stamp=$(date -u +%Y%m%d-%H%M%S)
 OUT=${OUT:-bench/results/$stamp}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-tmp=$(mktemp -d "/tmp/svrtut-bench.XXXXXX")
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/svrtut-bench.XXXXXX")
 LOCK=/tmp/svrtut-bench.lock
 server_pid=
 
