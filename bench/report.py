@@ -27,7 +27,7 @@ ECHO_ROLE = {
     "bev_echo": "baseline: minimal bufferevent (bench/bev_echo.c)",
     "echosvr_fast": "ch3-echo, plain events",
     "echosvr_v1": "ch3-echo, bufferevents",
-    "echosvr_select": "solutions/ch3-select-echo, poll()",
+    "echosvr_select": "the answer to exercises/ch3-select-echo, poll()",
     "echosvr_v5": "ch4-mq, io_conn + md",
     "echosvr_v6": "ch5-cache, io_conn + md on mpool/mhash",
 }
@@ -278,6 +278,19 @@ def main():
           "figure, messages/s the one a user sees." % (
               m["rounds"], m["seconds_per_point"]))
     rep.p()
+    if m.get("resumed"):
+        rep.p("The run was stopped and resumed (%s): the points measured "
+              "after that are from then." % m["resumed"])
+        rep.p()
+    errs = os.path.join(d, "errors.txt")
+    if os.path.exists(errs):
+        rep.p("Points that failed twice and are missing:")
+        rep.p()
+        rep.p("```")
+        with open(errs) as f:
+            rep.p(f.read().rstrip())
+        rep.p("```")
+        rep.p()
     rep.p("## Targets")
     rep.p()
     rep.p("| target | measured (median) | spread of rounds | needs | |")

@@ -33,8 +33,7 @@ void spinring_free(struct spinring *r)
 }
 
 /* Copy n bytes at ring offset pos (free-running), wrapping at the end. */
-static void copy_in(struct spinring *r, uint64_t pos, const void *src,
-                    size_t n)
+static void copy_in(struct spinring *r, uint64_t pos, const void *src, size_t n)
 {
     size_t at = pos & (r->size - 1), first = r->size - at;
 
@@ -106,6 +105,7 @@ int spinring_pop(struct spinring *r, void *out, size_t *len)
     copy_out(r, tail + HDR, out, n);
     *len = n;
     /* release: pairs with the acquire in spinring_push() */
-    atomic_store_explicit(&r->tail, tail + record_size(n), memory_order_release);
+    atomic_store_explicit(&r->tail, tail + record_size(n),
+                          memory_order_release);
     return 0;
 }
