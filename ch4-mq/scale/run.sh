@@ -278,7 +278,7 @@ measure() {
     stop_server
     # what the kernel said meanwhile (TCP memory pressure, table overflows)
     dmesg 2>/dev/null | tail -n +$((kmsgs + 1)) |
-        grep -iE 'tcp|socket|memory|oom|overflow' | tail -5 | sed 's/^/kernel: /' || true
+        grep -E 'TCP|[Oo]ut of memory|oom-kill|overflow' | tail -5 | sed 's/^/kernel: /' || true
     [ -n "$line" ] || die "$label: the client did not finish (status $rc)"
     echo "result: $line"
     printf '%s\n' "$which $rc $line ${conn_line:-connected=0}" >>"$tmp/results"
