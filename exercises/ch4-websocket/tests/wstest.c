@@ -45,7 +45,7 @@ void wstest_start(struct wstest_server *s, const char *const extra[])
                             "-k",    s->key, "-d", s->dir};
     int argc = 8;
 
-    s->base = (key_t)(harness_key_base() + 8 * s->slot);
+    s->base = (key_t)(harness_key_base() + (int)srvkeys_span(1) * s->slot);
     snprintf(s->key, sizeof(s->key), "%#x", (unsigned)s->base);
     snprintf(s->dir, sizeof(s->dir), "%s/fifos%d", harness_tmpdir(), s->slot);
     argv[5] = s->key;

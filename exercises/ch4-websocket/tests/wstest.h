@@ -13,7 +13,7 @@
 #include <sys/types.h>
 
 struct wstest_server {
-    int slot;   /* 0-7: servers that run at once need different slots */
+    int slot;   /* 0-5: servers that run at once need different slots */
     bool no_md; /* the test plays md itself */
     struct hproc *md, *io;
     key_t base;
@@ -21,9 +21,9 @@ struct wstest_server {
     uint16_t port;
 };
 
-/* Start md (ch4-mq's) and ws_conn -p 0 on this runner's keys (8 from
- * the base per slot) and a FIFO directory of the slot, with extra options
- * for ws_conn (NULL-terminated, or NULL). */
+/* Start md (ch4-mq's) and ws_conn -p 0 on this runner's keys (a
+ * server's srvkeys_span(1) keys per slot) and a FIFO directory of the
+ * slot, with extra options for ws_conn (NULL-terminated, or NULL). */
 void wstest_start(struct wstest_server *s, const char *const extra[]);
 /* Kill md with SIGKILL and start a new one, as a crash would. */
 void wstest_kill_md(struct wstest_server *s);
