@@ -97,7 +97,9 @@ static const char usage[] =
     "Prints two lines: 'connected=N conns= procs= connect_s= ...\n"
     "connect_cpu_s=' once every connection is open, then 'conns= sent=\n"
     "expected= echoed= errors= p50_us= p90_us= p99_us= p999_us= max_us=\n"
-    "mean_us= cpu_s=' (CPU times: all the workers' user and system).\n"
+    "mean_us= late_p99_us= late_max_us= cpu_s=': late is how long after\n"
+    "its due time a message was sent (the client's own delay, part of the\n"
+    "latency); cpu the workers' user and system time.\n"
     "Exit status: 0 when every message due was sent, echoed and checked;\n"
     "1 otherwise or when a limit is too low; 2 on bad usage.\n";
 
@@ -116,7 +118,8 @@ struct result {
     double cpu_connect_s, cpu_s; /* the worker's CPU time: connected, end */
     struct histogram latency;    /* ns from each echo's due time */
     struct histogram connect;    /* ns from connect() to established */
-    char error[200];             /* the first problem, in one line */
+    struct histogram late; /* ns from each message's due time to its send */
+    char error[200];       /* the first problem, in one line */
 };
 
 /* One connection of a worker. */
@@ -351,6 +354,7 @@ static void send_cb(evutil_socket_t fd, short what, void *arg)
             return;
         }
         w->res->expected++;
+        histogram_record(&w->res->late, (uint64_t)(now - due));
         if (l->fd >= 0) {
             make_message(w->out, w->o->size, l->id, w->round);
             /* a socket that cannot take one small message has a server
@@ -517,6 +521,7 @@ static int worker_main(const struct options *o, unsigned index,
 
     histogram_init(&res->latency);
     histogram_init(&res->connect);
+    histogram_init(&res->late);
     /* connections index, index + procs, ... below conns */
     w.n = (o->conns - index + o->procs - 1) / o->procs;
     if (worker_setup(&w) < 0) {
@@ -780,6 +785,7 @@ static void merge(const struct options *o, const struct result *res,
 
     histogram_init(&all->latency);
     histogram_init(&all->connect);
+    histogram_init(&all->late);
     for (unsigned i = 0; i < o->procs; i++) {
         const struct result *r = &res[i];
         all->connected += r->connected;
@@ -791,6 +797,7 @@ static void merge(const struct options *o, const struct result *res,
         all->cpu_s += r->cpu_s;
         histogram_merge(&all->latency, &r->latency);
         histogram_merge(&all->connect, &r->connect);
+        histogram_merge(&all->late, &r->late);
         if (tell && r->errors && told++ < 5)
             log_error("worker %u: %llu error(s), the first: %s", i,
                       (unsigned long long)r->errors, r->error);
@@ -823,12 +830,13 @@ static void print_report(const struct options *o, const struct result *all)
 
     printf("conns=%u sent=%llu expected=%llu echoed=%llu errors=%llu "
            "p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f "
-           "mean_us=%.1f cpu_s=%.2f\n",
+           "mean_us=%.1f late_p99_us=%.1f late_max_us=%.1f cpu_s=%.2f\n",
            o->conns, (unsigned long long)all->sent,
            (unsigned long long)all->expected, (unsigned long long)all->echoed,
            (unsigned long long)all->errors, us(h, 50), us(h, 90), us(h, 99),
            us(h, 99.9), h->count ? (double)h->max / 1e3 : 0.0,
-           histogram_mean(h) / 1e3, all->cpu_s);
+           histogram_mean(h) / 1e3, us(&all->late, 99),
+           all->late.count ? (double)all->late.max / 1e3 : 0.0, all->cpu_s);
     fflush(stdout);
 }
 
