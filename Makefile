@@ -6,7 +6,8 @@
 #   make demo         build, then run each chapter's servers for a moment
 #   make deps         install libevent, Check and pkg-config if missing
 #   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
-#   make memcheck     every Check suite under valgrind
+#   make memcheck     every Check suite under valgrind, the exercises'
+#                     on their solutions
 #   make soak         echosvr_v5 and echosvr_v6 under mixed load for
 #                     SECONDS (60), md killed at random (soak/)
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
@@ -67,11 +68,13 @@ FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
     clang -fsanitize=fuzzer -x c -o /dev/null -
 fuzz: deps deps-fuzz
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
-# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
+# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds. After
+# the chapters, each exercise's tests on its solution
+# (MEMCHECK_SOLUTIONS, exercises/exercises.mk).
 MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
 memcheck: deps deps-valgrind
 	$(MAKE) MEMCHECK=1 all
-	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
+	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS) $(MEMCHECK_SOLUTIONS)
 $(MEMCHECKS): memcheck-%:
 	$(MAKE) -C $* MEMCHECK=1 memcheck
 
