@@ -6,7 +6,8 @@
 #   make demo         build, then run each chapter's servers for a moment
 #   make deps         install libevent, Check and pkg-config if missing
 #   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
-#   make memcheck     every Check suite under valgrind
+#   make memcheck     every Check suite under valgrind, the exercises'
+#                     on their solutions
 #   make soak         echosvr_v5 and echosvr_v6 under mixed load for
 #                     SECONDS (60), md killed at random (soak/)
 #   make bench        every benchmark, a report in bench/results/ (QUICK=1)
@@ -78,11 +79,13 @@ FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
     clang -fsanitize=fuzzer -x c -o /dev/null -
 fuzz: deps deps-fuzz
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
-# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
+# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds. After
+# the chapters, each exercise's tests on its solution
+# (MEMCHECK_SOLUTIONS, exercises/exercises.mk).
 MEMCHECKS := $(addprefix memcheck-,common $(DIRS))
 memcheck: deps deps-valgrind
 	$(MAKE) MEMCHECK=1 all
-	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
+	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS) $(MEMCHECK_SOLUTIONS)
 $(MEMCHECKS): memcheck-%:
 	$(MAKE) -C $* MEMCHECK=1 memcheck
 

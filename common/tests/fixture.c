@@ -241,6 +241,14 @@ int fixture_wait_stderr(struct hproc *p, const char *needle, int timeout_ms)
     return -1;
 }
 
+bool fixture_skip_under_valgrind(const char *what)
+{
+    if (!getenv("SVRTUT_MEMCHECK"))
+        return false;
+    fprintf(stderr, "SKIPPED under valgrind: %s\n", what);
+    return true;
+}
+
 int fixture_foreign_segment(key_t key, size_t size)
 {
     int id = shmget(key, size, IPC_CREAT | IPC_EXCL | 0600);

@@ -62,6 +62,13 @@ void fixture_check_bad_args(const char *const argv[], const char *want);
 /* Wait until p's stderr holds needle: 0, or -1 after timeout_ms. */
 int fixture_wait_stderr(struct hproc *p, const char *needle, int timeout_ms);
 
+/* make memcheck runs the suites under valgrind (SVRTUT_MEMCHECK set),
+ * some 20 times slower and with descriptor limits of its own, where a
+ * test whose claim is about timing or scale cannot hold. There: print
+ * "SKIPPED under valgrind: what" on stderr and return true (the test
+ * returns); elsewhere false. */
+bool fixture_skip_under_valgrind(const char *what);
+
 /* Segments that are not a server's own, for tests that a server leaves
  * them alone: a segment of size bytes under key, this user's, mode 0600,
  * filled with 0xa5 (no svrtut header). Its shmid. */
