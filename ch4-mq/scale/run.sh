@@ -335,7 +335,7 @@ done <"$tmp/results"
 if [ "$name" = c10k ] && [ "$(wc -l <"$tmp/results")" -eq 2 ]; then
     awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^p99_us=/) {
                sub(/p99_us=/, "", $i); p[NR] = $i } }
-         END { if (p[1] > 0) printf "p99 echosvr_v5 / echosvr_v1: %.2f\n", p[2] / p[1] }' \
+         END { if (p[1] > 0) printf "p99 echosvr_v5 / echosvr_v1: %.3g\n", p[2] / p[1] }' \
         "$tmp/results"
 fi
 exit $status
