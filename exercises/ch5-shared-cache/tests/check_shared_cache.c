@@ -197,12 +197,17 @@ START_TEST(test_shared_concurrent_never_torn)
 {
     const char *argv[] = {READER, "-k", keystr, "-n",   "8", "-w",
                           "-i",   "0",  "-c",   "5000", NULL};
-    struct hproc *wr = writer_start("8");
+    struct hproc *wr;
     char *out = NULL, *err = NULL;
     uint64_t want[8];
     struct listing l;
-    int rc = harness_run(argv, 30000, &out, &err);
+    int rc;
 
+    if (fixture_skip_under_valgrind("test_shared_concurrent_never_torn (a "
+                                    "race between processes)"))
+        return;
+    wr = writer_start("8");
+    rc = harness_run(argv, 30000, &out, &err);
     ck_assert_msg(rc == 0, "shreader exit %d: %s", rc, err);
     parse_reader(out, 8, &l);
     ck_assert_uint_eq(l.rounds, 5000);
