@@ -6,7 +6,11 @@
 #   make demo         build, then run each chapter's servers for a moment
 #   make deps         install libevent, Check and pkg-config if missing
 #   make fuzz         run each libFuzzer target FUZZ_SECONDS (fuzz/)
-#   make memcheck     every Check suite under valgrind
+#   make memcheck     every Check suite under valgrind, the exercises'
+#                     on their solutions
+#   make soak         echosvr_v5 and echosvr_v6 under mixed load for
+#                     SECONDS (60), md killed at random (soak/)
+#   make bench        every benchmark, a report in bench/results/ (QUICK=1)
 #   make bench-c10k   (bench-c100k, bench-c1m) 10,000 (100,000, 1,000,000)
 #                     paced connections held, every echo checked
 #   make ch3-echo     build one chapter (same as make -C ch3-echo)
@@ -16,21 +20,29 @@
 # In course order (tutorial sections), not alphabetical: ch4-shm-stats
 # (4.1) comes before ch4-mq (4.2-4.5).
 CHAPTERS := ch3-echo ch3-timeout ch4-shm-stats ch4-mq ch5-cache
+# Built and tested like a chapter: the baselines `make bench` measures
+# the chapters' servers against (bench/README.md).
+DIRS := $(CHAPTERS) bench
 DEPS_PKGS := libevent-dev check pkg-config libssl-dev python3-websockets
 
-all: $(CHAPTERS)
+all: $(CHAPTERS) build-bench
 
 common: deps-quiet
 	$(MAKE) -C common
 
 # Chapters build after common/, so parallel sub-makes never race on it.
-$(CHAPTERS): common
+# (bench/ is built by `make all` or `make -C bench`: `make bench` runs
+# the benchmarks.)
+$(CHAPTERS) build-bench: common
+$(CHAPTERS):
 	$(MAKE) -C $@
+build-bench:
+	$(MAKE) -C bench
 
 # One check target per directory, all after the build. Each records its
 # result in CHECK_RESULTS (so do the exercise proofs), and make check
 # ends with one line counting them.
-CHECKS := $(addprefix check-,common $(CHAPTERS))
+CHECKS := $(addprefix check-,common $(DIRS))
 export CHECK_RESULTS := $(CURDIR)/.check-results
 # -k: one failing suite does not hide the results of the others.
 check: deps
@@ -67,13 +79,23 @@ FUZZ_PROBE := echo 'int LLVMFuzzerTestOneInput(void){return 0;}' | \
     clang -fsanitize=fuzzer -x c -o /dev/null -
 fuzz: deps deps-fuzz
 	$(MAKE) -C fuzz run FUZZ_SECONDS=$(FUZZ_SECONDS)
-# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds.
-MEMCHECKS := $(addprefix memcheck-,common $(CHAPTERS))
+# MEMCHECK=1 is a build of its own (build.mk): the knob rebuilds. After
+# the chapters, each exercise's tests on its solution
+# (MEMCHECK_SOLUTIONS, exercises/exercises.mk).
+MEMCHECKS := $(addprefix memcheck-,common $(DIRS))
 memcheck: deps deps-valgrind
 	$(MAKE) MEMCHECK=1 all
-	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS)
+	$(MAKE) -k MEMCHECK=1 $(MEMCHECKS) $(MEMCHECK_SOLUTIONS)
 $(MEMCHECKS): memcheck-%:
 	$(MAKE) -C $* MEMCHECK=1 memcheck
+
+# soak: the two-process servers side by side under mixed load while md
+# is killed at random, then every byte, their memory and what they left
+# checked (soak/soak.c). Not part of make check or CI: it loads the
+# machine for SECONDS.
+SECONDS ?= 60
+soak: all
+	$(MAKE) -C soak run SECONDS=$(SECONDS)
 
 # `make deps WITH=fuzz` (or WITH=valgrind) also installs those tools.
 ifneq ($(filter fuzz,$(WITH)),)
@@ -87,11 +109,12 @@ deps-fuzz:
 deps-valgrind:
 	@./scripts/deps.sh optional-tool "valgrind --version" valgrind
 
-# Chapters with a bench/ directory have a `bench` target.
-BENCHES := $(patsubst %/bench/,bench-%,$(sort $(wildcard ch*/bench/)))
-bench: $(BENCHES)
-$(BENCHES): bench-%: all
-	$(MAKE) -C $* bench
+# Every benchmark in one run, each figure beside its baseline, as a
+# report in bench/results/<time>/ (bench/README.md). QUICK=1: a smoke run
+# of under a minute. FIGURES=bench/figures also copies the charts there
+# (the ones the READMEs show).
+bench: all
+	QUICK=$(QUICK) FIGURES=$(FIGURES) ./bench/run.sh
 
 # The connection-scale benchmarks (ch4-mq/README.md, "Measure it"): each
 # checks the limits it needs first and takes the benchmark lock per run.
@@ -109,14 +132,24 @@ deps-chromium:
 	@./scripts/deps.sh optional-command chromium chromium
 .PHONY: deps-chromium
 
+# `make deps WITH=gnuplot` also installs gnuplot, which `make bench` uses
+# to draw its charts (without it the report has the tables only).
+ifneq ($(filter gnuplot,$(WITH)),)
+deps: deps-gnuplot
+endif
+deps-gnuplot:
+	@./scripts/deps.sh optional-command gnuplot gnuplot-nox
+.PHONY: deps-gnuplot
+
 clean:
 	$(MAKE) -C common clean
 	$(MAKE) -C fuzz clean
-	for c in $(CHAPTERS); do $(MAKE) -C $$c clean || exit 1; done
+	$(MAKE) -C soak clean
+	for c in $(DIRS); do $(MAKE) -C $$c clean || exit 1; done
 
-.PHONY: all common check check-tools demo deps deps-quiet deps-fuzz \
-        deps-valgrind bench clean fuzz memcheck \
-        $(CHAPTERS) $(CHECKS) $(MEMCHECKS) $(BENCHES)
+.PHONY: all common build-bench check check-tools demo deps deps-quiet deps-fuzz \
+        deps-valgrind bench clean fuzz memcheck soak \
+        $(CHAPTERS) $(CHECKS) $(MEMCHECKS)
 
 # The code follows .clang-format (STYLE.md).
 SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)

@@ -1,11 +1,14 @@
 /* echosvr_v1.c -- the first echo server: one libevent listener, one
  * bufferevent per connection, every byte received is sent back.
  *
- * The echo moves evbuffer chains from input to output; no byte is copied
- * into a buffer of ours, so any message size works. A client that sends
+ * The echo copies what was read into the output buffer, whatever its
+ * size: no buffer of ours, so any message size works. A client that sends
  * but never reads is paused (EV_READ off) once OUT_HIGH bytes of echo wait
  * for it, and resumed when its output drains to OUT_LOW: the server holds
- * at most about OUT_HIGH per connection, whatever the client does. */
+ * at most about OUT_HIGH (plus one 4 KiB read) per connection, whatever
+ * the client does. Over all connections, common/budget.c bounds how many
+ * are held (-c) and how many bytes they buffer together (-b). */
+#include "budget.h"
 #include "log.h"
 #include "net.h"
 #include "opts.h"
@@ -32,19 +35,25 @@
 #define OUT_LOW  (64 * 1024)
 
 static const char usage[] =
-    " [-h] [-v | -q] [-a ADDR] [-p PORT]\n"
+    " [-h] [-v | -q] [-a ADDR] [-p PORT] [-c CONNS] [-b BYTES]\n"
     "Echo server: sends every byte it receives back to its sender.\n"
-    "  -a ADDR  address to listen on (default " DEFAULT_ADDR ")\n"
-    "  -p PORT  port to listen on, 0 for any free port (default 4680)\n"
-    "  -v       log every connection (debug level)\n"
-    "  -q       log errors only\n"
-    "  -h       show this help\n"
+    "  -a ADDR   address to listen on (default " DEFAULT_ADDR ")\n"
+    "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
+    "  -c CONNS  most connections held at once (default 65536); more are\n"
+    "            accepted and closed at once\n"
+    "  -b BYTES  most bytes buffered for all clients together, suffix k, M\n"
+    "            or G (default 64M); beyond it a client whose echo waits\n"
+    "            is not read until the echo is sent\n"
+    "  -v        log every connection (debug level)\n"
+    "  -q        log errors only\n"
+    "  -h        show this help\n"
     "Prints 'listening on ADDR:PORT' when ready; SIGINT or SIGTERM stop it.\n";
 
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
     bool closing; /* peer sent EOF: flush the echo, then close */
+    struct budget_conn bc;
     LIST_ENTRY(conn) link;
 };
 
@@ -52,25 +61,43 @@ struct server {
     struct event_base *base;
     struct evconnlistener *lev;
     LIST_HEAD(, conn) conns;
+    struct budget budget; /* -c and -b, over all connections */
 };
 
 static void conn_free(struct conn *c)
 {
     LIST_REMOVE(c, link);
+    budget_detach(&c->bc, c->bev);
     bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
     free(c);
 }
 
+/* Copies rather than moves the input's chains (evbuffer_add_buffer):
+ * libevent 2.1 reads at most 4 KiB at a time into a new 8 KiB chain, so
+ * moved chains are half empty and a paused client's 256 KiB of echo
+ * would cost 512 KiB (measured). Copied, they are full; 4 KiB of memcpy
+ * costs far less than the read that brought them. */
 static void echo_read_cb(struct bufferevent *bev, void *arg)
 {
+    struct conn *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer *out = bufferevent_get_output(bev);
+    size_t len = evbuffer_get_length(in);
+    unsigned char *data = evbuffer_pullup(in, -1);
 
-    (void)arg;
-    /* Moves the chains: no copy, no size limit. */
-    evbuffer_add_buffer(out, bufferevent_get_input(bev));
+    if (!data || evbuffer_add(out, data, len) < 0) {
+        log_error_limited("connection fd=%d: out of memory, closing",
+                          (int)bufferevent_getfd(bev));
+        conn_free(c);
+        return;
+    }
+    evbuffer_drain(in, len);
     if (evbuffer_get_length(out) >= OUT_HIGH) {
         bufferevent_disable(bev, EV_READ);
         bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
+    } else if (!budget_may_read(&c->bc)) {
+        /* The server is at -b: read again once this echo is all sent. */
+        bufferevent_disable(bev, EV_READ);
     }
 }
 
@@ -85,8 +112,10 @@ static void echo_write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+        /* At -b, go on waiting until the output is empty (watermark 0). */
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(bev, EV_READ);
+        if (budget_may_read(&c->bc))
+            bufferevent_enable(bev, EV_READ);
     }
 }
 
@@ -119,6 +148,10 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
     (void)lev;
     (void)salen;
+    if (!budget_admit(&srv->budget)) { /* at -c: logged, once a second */
+        evutil_closesocket(fd);
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c)
         goto out_close_fd;
@@ -126,15 +159,19 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev)
         goto out_free_conn;
+    if (budget_attach(&srv->budget, &c->bc, c->bev) < 0)
+        goto out_free_bev;
     net_nodelay(fd);
     bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb, c);
     if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
-        goto out_free_bev;
+        goto out_detach;
     LIST_INSERT_HEAD(&srv->conns, c, link);
     log_debug("connection fd=%d from %s", (int)fd,
               net_format(sa, peer, sizeof(peer)));
     return;
 
+out_detach:
+    budget_detach(&c->bc, c->bev);
 out_free_bev:
     bufferevent_free(c->bev); /* closes fd */
     free(c);
@@ -160,16 +197,25 @@ int main(int argc, char **argv)
     struct stopsig *ss;
     const char *addr = DEFAULT_ADDR;
     uint16_t port = DEFAULT_PORT;
+    unsigned max_conns = BUDGET_DEFAULT_CONNS;
+    size_t max_bytes = BUDGET_DEFAULT_BYTES;
     int c, rc = 1;
 
     log_init(argv[0], LOG_INFO);
     opts_init(usage);
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:c:b:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': addr = opts_addr_arg(optarg); break;
         case 'p': port = opts_port_arg(optarg); break;
+        case 'c':
+            max_conns = (unsigned)opts_uint_arg("connection limit", optarg, 1,
+                                                1u << 20);
+            break;
+        case 'b':
+            max_bytes = opts_size_arg("byte limit", optarg, 1, (size_t)1 << 40);
+            break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
@@ -179,6 +225,7 @@ int main(int argc, char **argv)
         opts_fail("unexpected argument '%s'", argv[optind]);
 
     LIST_INIT(&srv.conns);
+    budget_init(&srv.budget, max_conns, max_bytes);
     srv.base = event_base_new();
     if (!srv.base) {
         log_error("cannot create the event base");

@@ -6,8 +6,10 @@
  * and printing happen only in the report timer. The idle timeout is a
  * bufferevent read timeout: libevent keeps it in the same timer heap as
  * the report timer, so neither costs a thread or a system call per
- * connection. The echo itself (chains moved, backpressure at OUT_HIGH) is
- * unchanged from echosvr_v1. */
+ * connection. The echo itself (copied into full chains, backpressure at
+ * OUT_HIGH, the -c and -b bounds of common/budget.c) is unchanged from
+ * echosvr_v1; the report also shows those bounds at work. */
+#include "budget.h"
 #include "log.h"
 #include "now.h"
 #include "net.h"
@@ -40,11 +42,17 @@
 
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-i SECONDS] [-t SECONDS]\n"
+    "          [-c CONNS] [-b BYTES]\n"
     "Echo server that prints its statistics every few seconds.\n"
     "  -a ADDR     address to listen on (default " DEFAULT_ADDR ")\n"
     "  -p PORT     port to listen on, 0 for any free port (default 4680)\n"
     "  -i SECONDS  statistics report interval, 1-3600 (default 5)\n"
     "  -t SECONDS  close connections idle that long, 0 = never (default 0)\n"
+    "  -c CONNS    most connections held at once (default 65536); more are\n"
+    "              accepted and closed at once\n"
+    "  -b BYTES    most bytes buffered for all clients together, suffix k,\n"
+    "              M or G (default 64M); beyond it a client whose echo\n"
+    "              waits is not read until the echo is sent\n"
     "  -v          log every connection (debug level)\n"
     "  -q          log errors only\n"
     "  -h          show this help\n"
@@ -58,13 +66,16 @@ struct counters {
     uint64_t bytes_out; /* queued for sending back */
     uint64_t conns_accepted;
     uint64_t conns_closed;
-    uint64_t idle_closed; /* of conns_closed, closed by the idle timeout */
+    uint64_t idle_closed;   /* of conns_closed, closed by the idle timeout */
+    uint64_t conns_refused; /* closed at once at -c (the budget's count) */
+    uint64_t limit_pauses;  /* clients stopped at -b (likewise) */
 };
 
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
     bool closing; /* peer sent EOF: flush the echo, then close */
+    struct budget_conn bc;
     LIST_ENTRY(conn) link;
 };
 
@@ -74,6 +85,7 @@ struct server {
     struct event *report_ev;
     struct timeval idle; /* {0, 0}: no idle timeout */
     LIST_HEAD(, conn) conns;
+    struct budget budget; /* -c and -b, over all connections */
     struct counters now;  /* running totals */
     struct counters last; /* totals at the previous report */
     time_t started;       /* wall clock, for people */
@@ -85,25 +97,37 @@ static void conn_free(struct conn *c)
 {
     c->srv->now.conns_closed++;
     LIST_REMOVE(c, link);
+    budget_detach(&c->bc, c->bev);
     bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
     free(c);
 }
 
+/* Copies into full chains, as in echosvr_v1 (moved chains would be half
+ * empty). */
 static void echo_read_cb(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer *out = bufferevent_get_output(bev);
     size_t len = evbuffer_get_length(in);
+    unsigned char *data = evbuffer_pullup(in, -1);
 
+    if (!data || evbuffer_add(out, data, len) < 0) {
+        log_error_limited("connection fd=%d: out of memory, closing",
+                          (int)bufferevent_getfd(bev));
+        conn_free(c);
+        return;
+    }
+    evbuffer_drain(in, len);
     c->srv->now.messages++;
     c->srv->now.bytes_in += len;
     c->srv->now.bytes_out += len;
-    /* Moves the chains: no copy, no size limit. */
-    evbuffer_add_buffer(out, in);
     if (evbuffer_get_length(out) >= OUT_HIGH) {
         bufferevent_disable(bev, EV_READ);
         bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
+    } else if (!budget_may_read(&c->bc)) {
+        /* The server is at -b: read again once this echo is all sent. */
+        bufferevent_disable(bev, EV_READ);
     }
 }
 
@@ -118,8 +142,10 @@ static void echo_write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+        /* At -b, go on waiting until the output is empty (watermark 0). */
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(bev, EV_READ);
+        if (budget_may_read(&c->bc))
+            bufferevent_enable(bev, EV_READ);
     }
 }
 
@@ -158,6 +184,10 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
     (void)lev;
     (void)salen;
+    if (!budget_admit(&srv->budget)) { /* at -c: logged, once a second */
+        evutil_closesocket(fd);
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c)
         goto out_close_fd;
@@ -165,6 +195,8 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev)
         goto out_free_conn;
+    if (budget_attach(&srv->budget, &c->bc, c->bev) < 0)
+        goto out_free_bev;
     net_nodelay(fd);
     bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb, c);
     /* A read timeout only: a peer slow to read its echo is paused by
@@ -172,13 +204,15 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     if (srv->idle.tv_sec > 0)
         bufferevent_set_timeouts(c->bev, &srv->idle, NULL);
     if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
-        goto out_free_bev;
+        goto out_detach;
     LIST_INSERT_HEAD(&srv->conns, c, link);
     srv->now.conns_accepted++;
     log_debug("connection fd=%d from %s", (int)fd,
               net_format(sa, peer, sizeof(peer)));
     return;
 
+out_detach:
+    budget_detach(&c->bc, c->bev);
 out_free_bev:
     bufferevent_free(c->bev); /* closes fd */
     free(c);
@@ -228,6 +262,8 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    srv->now.conns_refused = srv->budget.refused;
+    srv->now.limit_pauses = srv->budget.pauses;
     secs = (double)(now - srv->last_ns) / 1e9;
     printf("statistics at %s: up %llds, started %s, last report %s\n",
            wall_time(wall, t_now, sizeof(t_now)),
@@ -240,6 +276,9 @@ static void report_cb(evutil_socket_t fd, short what, void *arg)
     print_count("conns_accepted", n->conns_accepted, l->conns_accepted, secs);
     printf("  %-14s %12" PRIu64 "\n", "conns_open",
            n->conns_accepted - n->conns_closed);
+    print_count("conns_refused", n->conns_refused, l->conns_refused, secs);
+    printf("  %-14s %12zu\n", "bytes_held", srv->budget.bytes);
+    print_count("limit_pauses", n->limit_pauses, l->limit_pauses, secs);
     print_count("idle_closed", n->idle_closed, l->idle_closed, secs);
     if (fflush(stdout) == EOF)
         log_error("cannot write the report: %s", strerror(errno));
@@ -272,13 +311,15 @@ int main(int argc, char **argv)
     struct stopsig *ss;
     const char *addr = DEFAULT_ADDR;
     uint16_t port = DEFAULT_PORT;
+    unsigned max_conns = BUDGET_DEFAULT_CONNS;
+    size_t max_bytes = BUDGET_DEFAULT_BYTES;
     int interval = DEFAULT_INTERVAL;
     int c, rc = 1;
 
     log_init(argv[0], LOG_INFO);
     opts_init(usage);
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:i:t:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:i:t:c:b:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': addr = opts_addr_arg(optarg); break;
@@ -290,6 +331,13 @@ int main(int argc, char **argv)
             srv.idle.tv_sec =
                 (time_t)opts_uint_arg("idle timeout", optarg, 0, 86400);
             break;
+        case 'c':
+            max_conns = (unsigned)opts_uint_arg("connection limit", optarg, 1,
+                                                1u << 20);
+            break;
+        case 'b':
+            max_bytes = opts_size_arg("byte limit", optarg, 1, (size_t)1 << 40);
+            break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
         default: opts_bad_option(c, optopt);
@@ -299,6 +347,7 @@ int main(int argc, char **argv)
         opts_fail("unexpected argument '%s'", argv[optind]);
 
     LIST_INIT(&srv.conns);
+    budget_init(&srv.budget, max_conns, max_bytes);
     srv.base = event_base_new();
     if (!srv.base) {
         log_error("cannot create the event base");

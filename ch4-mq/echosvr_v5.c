@@ -7,6 +7,7 @@
  * for its children's deaths. md's death is survivable (the queues keep
  * the requests; the new md finds them), so md is restarted; an io_conn's
  * death loses its connections, so it ends the server. */
+#include "budget.h"
 #include "log.h"
 #include "mqpair.h"
 #include "opts.h"
@@ -27,13 +28,18 @@
 
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-n COUNT] [-c CONNS] [-k KEY]\n"
-    "          [-d DIR] [-s USEC] [-m PROG]\n"
+    "          [-b BYTES] [-t SECONDS] [-d DIR] [-s USEC] [-m PROG]\n"
     "Two-process echo server: runs md and COUNT io_conn processes joined\n"
     "by shared-memory queues, and restarts md if it dies.\n"
     "  -a ADDR   address to listen on (default 127.0.0.1)\n"
     "  -p PORT   port to listen on, 0 for any free port (default 4680)\n"
     "  -n COUNT  io_conn processes sharing the port, 1 to 256 (default 1)\n"
-    "  -c CONNS  most connections per io_conn (default 65536)\n"
+    "  -c CONNS  most connections per io_conn (default 65536); more are\n"
+    "            accepted and closed at once\n"
+    "  -b BYTES  most bytes each io_conn buffers for all its clients,\n"
+    "            suffix k, M or G (default 64M); beyond it a client whose\n"
+    "            echo waits is not read until the echo is sent\n"
+    "  -t SECONDS  close connections idle that long, 0 = never (default 0)\n"
     "  -k KEY    base System V key of queues and statistics\n"
     "            (default 0x5e7e0000)\n"
     "  -d DIR    directory of the wake-up FIFOs (default: a new private\n"
@@ -57,7 +63,7 @@ static const struct stats_def counters[C_NCOUNTERS] = {
 
 struct launcher {
     char key_arg[16], n_arg[8], dir[SRVKEYS_PATH_MAX], slow_arg[16],
-        conns_arg[16];
+        conns_arg[16], bytes_arg[24], idle_arg[16];
     const char *addr, *port, *verbosity, *md_prog;
     key_t key;
     unsigned n;
@@ -89,7 +95,7 @@ static int start_md(struct launcher *l)
 static int start_io(struct launcher *l, unsigned i, const char *port,
                     char *line, size_t size)
 {
-    const char *argv[16];
+    const char *argv[24];
     char i_arg[8];
     int argc = 0;
 
@@ -101,6 +107,8 @@ static int start_io(struct launcher *l, unsigned i, const char *port,
     argv[argc++] = "-d", argv[argc++] = l->dir;
     argv[argc++] = "-i", argv[argc++] = i_arg;
     argv[argc++] = "-c", argv[argc++] = l->conns_arg;
+    argv[argc++] = "-b", argv[argc++] = l->bytes_arg;
+    argv[argc++] = "-t", argv[argc++] = l->idle_arg;
     if (l->n > 1)
         argv[argc++] = "-r"; /* share the port with the others */
     if (l->verbosity)
@@ -138,7 +146,7 @@ static void parse_options(struct launcher *l, int argc, char **argv)
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:n:c:k:d:s:m:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:n:c:b:t:k:d:s:m:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': l->addr = opts_addr_arg(optarg); break;
@@ -149,6 +157,14 @@ static void parse_options(struct launcher *l, int argc, char **argv)
         case 'c':
             l->conns = (unsigned long)opts_uint_arg("connection limit", optarg,
                                                     1, 1u << 20);
+            break;
+        case 'b':
+            snprintf(l->bytes_arg, sizeof(l->bytes_arg), "%zu",
+                     opts_size_arg("byte limit", optarg, 1, (size_t)1 << 40));
+            break;
+        case 't':
+            snprintf(l->idle_arg, sizeof(l->idle_arg), "%llu",
+                     opts_uint_arg("idle timeout", optarg, 0, 86400));
             break;
         case 'k': l->key = opts_key_arg(optarg); break;
         case 'd':
@@ -249,10 +265,13 @@ int main(int argc, char **argv)
                          .key = SRVKEYS_DEFAULT_BASE,
                          .n = 1,
                          .md_prog = "md",
-                         .conns = 65536,
-                         .slow_arg = "0"};
+                         .conns = BUDGET_DEFAULT_CONNS,
+                         .slow_arg = "0",
+                         .idle_arg = "0"};
     int rc = 1;
 
+    snprintf(l.bytes_arg, sizeof(l.bytes_arg), "%zu",
+             (size_t)BUDGET_DEFAULT_BYTES);
     log_init(argv[0], LOG_INFO);
     opts_init(usage);
     parse_options(&l, argc, argv);

@@ -8,7 +8,10 @@
  * consistent update (a sequence lock, see common/stats.c): a reader
  * never sees bytes_in from one moment and bytes_out from another. The
  * segment is created 0600 and removed on a clean exit; one left by a
- * killed server is reclaimed by the next one on the same key. */
+ * killed server is reclaimed by the next one on the same key. The echo
+ * and its bounds (-c, -b: common/budget.c) are those of echosvr_v2; what
+ * the bounds did shows in three more counters. */
+#include "budget.h"
 #include "log.h"
 #include "net.h"
 #include "opts.h"
@@ -37,12 +40,18 @@
 #define OUT_LOW  (64 * 1024)
 
 static const char usage[] =
-    " [-h] [-v | -q] [-a ADDR] [-p PORT] [-k KEY] [-t SECONDS]\n"
+    " [-h] [-v | -q] [-a ADDR] [-p PORT] [-k KEY] [-t SECONDS] [-c CONNS]\n"
+    "          [-b BYTES]\n"
     "Echo server that keeps its statistics in shared memory (see viewstats).\n"
     "  -a ADDR     address to listen on (default " DEFAULT_ADDR ")\n"
     "  -p PORT     port to listen on, 0 for any free port (default 4680)\n"
     "  -k KEY      System V key of the statistics (default 0x53565354)\n"
     "  -t SECONDS  close connections idle that long, 0 = never (default 0)\n"
+    "  -c CONNS    most connections held at once (default 65536); more are\n"
+    "              accepted and closed at once (counted in conns_refused)\n"
+    "  -b BYTES    most bytes buffered for all clients together, suffix k,\n"
+    "              M or G (default 64M); beyond it a client whose echo\n"
+    "              waits is not read until the echo is sent (limit_pauses)\n"
     "  -v          log every connection (debug level)\n"
     "  -q          log errors only\n"
     "  -h          show this help\n"
@@ -56,8 +65,11 @@ enum counter {
     C_BYTES_OUT, /* queued for sending back */
     C_CONNS_ACCEPTED,
     C_CONNS_CLOSED,
-    C_CONNS_OPEN,  /* gauge: accepted - closed */
-    C_IDLE_CLOSED, /* of conns_closed, closed by the idle timeout */
+    C_CONNS_OPEN,    /* gauge: accepted - closed */
+    C_IDLE_CLOSED,   /* of conns_closed, closed by the idle timeout */
+    C_CONNS_REFUSED, /* closed at once at -c */
+    C_BYTES_HELD,    /* gauge: in every connection's buffers */
+    C_LIMIT_PAUSES,  /* clients stopped at -b */
     C_NCOUNTERS
 };
 
@@ -69,12 +81,16 @@ static const struct stats_def counters[C_NCOUNTERS] = {
     [C_CONNS_CLOSED] = {"conns_closed", STATS_COUNTER},
     [C_CONNS_OPEN] = {"conns_open", STATS_GAUGE},
     [C_IDLE_CLOSED] = {"idle_closed", STATS_COUNTER},
+    [C_CONNS_REFUSED] = {"conns_refused", STATS_COUNTER},
+    [C_BYTES_HELD] = {"bytes_held", STATS_GAUGE},
+    [C_LIMIT_PAUSES] = {"limit_pauses", STATS_COUNTER},
 };
 
 struct conn {
     struct server *srv;
     struct bufferevent *bev;
     bool closing; /* peer sent EOF: flush the echo, then close */
+    struct budget_conn bc;
     LIST_ENTRY(conn) link;
 };
 
@@ -83,9 +99,20 @@ struct server {
     struct evconnlistener *lev;
     struct timeval idle; /* {0, 0}: no idle timeout */
     LIST_HEAD(, conn) conns;
-    uint64_t open;      /* connections open now */
-    struct stats stats; /* in shared memory */
+    uint64_t open;        /* connections open now */
+    struct budget budget; /* -c and -b, over all connections */
+    struct stats stats;   /* in shared memory */
 };
+
+/* The budget's figures, then one commit for them and whatever the caller
+ * counted before. */
+static void commit_stats(struct server *srv)
+{
+    stats_set(&srv->stats, C_CONNS_REFUSED, srv->budget.refused);
+    stats_set(&srv->stats, C_BYTES_HELD, srv->budget.bytes);
+    stats_set(&srv->stats, C_LIMIT_PAUSES, srv->budget.pauses);
+    stats_commit(&srv->stats);
+}
 
 static void conn_free(struct conn *c)
 {
@@ -93,30 +120,43 @@ static void conn_free(struct conn *c)
 
     stats_add(st, C_CONNS_CLOSED, 1);
     stats_set(st, C_CONNS_OPEN, --c->srv->open);
-    stats_commit(st);
     LIST_REMOVE(c, link);
+    budget_detach(&c->bc, c->bev);
+    commit_stats(c->srv);
     bufferevent_free(c->bev); /* BEV_OPT_CLOSE_ON_FREE closes the socket */
     free(c);
 }
 
+/* Copies into full chains, as in echosvr_v1 (moved chains would be half
+ * empty). */
 static void echo_read_cb(struct bufferevent *bev, void *arg)
 {
-    struct stats *st = &((struct conn *)arg)->srv->stats;
+    struct conn *c = arg;
+    struct stats *st = &c->srv->stats;
     struct evbuffer *in = bufferevent_get_input(bev);
     struct evbuffer *out = bufferevent_get_output(bev);
     size_t len = evbuffer_get_length(in);
+    unsigned char *data = evbuffer_pullup(in, -1);
 
+    if (!data || evbuffer_add(out, data, len) < 0) {
+        log_error_limited("connection fd=%d: out of memory, closing",
+                          (int)bufferevent_getfd(bev));
+        conn_free(c);
+        return;
+    }
+    evbuffer_drain(in, len);
+    if (evbuffer_get_length(out) >= OUT_HIGH) {
+        bufferevent_disable(bev, EV_READ);
+        bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
+    } else if (!budget_may_read(&c->bc)) {
+        /* The server is at -b: read again once this echo is all sent. */
+        bufferevent_disable(bev, EV_READ);
+    }
     /* in and out in one commit: a reader sees both or neither */
     stats_add(st, C_MESSAGES, 1);
     stats_add(st, C_BYTES_IN, len);
     stats_add(st, C_BYTES_OUT, len);
-    stats_commit(st);
-    /* Moves the chains: no copy, no size limit. */
-    evbuffer_add_buffer(out, in);
-    if (evbuffer_get_length(out) >= OUT_HIGH) {
-        bufferevent_disable(bev, EV_READ);
-        bufferevent_setwatermark(bev, EV_WRITE, OUT_LOW, 0);
-    }
+    commit_stats(c->srv);
 }
 
 /* Called when the output has drained to the write low-watermark. */
@@ -130,8 +170,11 @@ static void echo_write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if (!(bufferevent_get_enabled(bev) & EV_READ)) {
+        /* At -b, go on waiting until the output is empty (watermark 0). */
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-        bufferevent_enable(bev, EV_READ);
+        if (budget_may_read(&c->bc))
+            bufferevent_enable(bev, EV_READ);
+        commit_stats(c->srv);
     }
 }
 
@@ -170,6 +213,11 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
     (void)lev;
     (void)salen;
+    if (!budget_admit(&srv->budget)) { /* at -c: logged, once a second */
+        commit_stats(srv); /* counted before the client can see it */
+        evutil_closesocket(fd);
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c)
         goto out_close_fd;
@@ -177,6 +225,8 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev)
         goto out_free_conn;
+    if (budget_attach(&srv->budget, &c->bc, c->bev) < 0)
+        goto out_free_bev;
     net_nodelay(fd);
     bufferevent_setcb(c->bev, echo_read_cb, echo_write_cb, echo_event_cb, c);
     /* A read timeout only: a peer slow to read its echo is paused by
@@ -184,7 +234,7 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     if (srv->idle.tv_sec > 0)
         bufferevent_set_timeouts(c->bev, &srv->idle, NULL);
     if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0)
-        goto out_free_bev;
+        goto out_detach;
     LIST_INSERT_HEAD(&srv->conns, c, link);
     stats_add(&srv->stats, C_CONNS_ACCEPTED, 1);
     stats_set(&srv->stats, C_CONNS_OPEN, ++srv->open);
@@ -193,6 +243,8 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
               net_format(sa, peer, sizeof(peer)));
     return;
 
+out_detach:
+    budget_detach(&c->bc, c->bev);
 out_free_bev:
     bufferevent_free(c->bev); /* closes fd */
     free(c);
@@ -235,12 +287,14 @@ int main(int argc, char **argv)
     const char *addr = DEFAULT_ADDR;
     uint16_t port = DEFAULT_PORT;
     key_t key = STATS_DEFAULT_KEY;
+    unsigned max_conns = BUDGET_DEFAULT_CONNS;
+    size_t max_bytes = BUDGET_DEFAULT_BYTES;
     int c, rc = 1;
 
     log_init(argv[0], LOG_INFO);
     opts_init(usage);
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:k:t:vq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:k:t:c:b:vq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': addr = opts_addr_arg(optarg); break;
@@ -249,6 +303,13 @@ int main(int argc, char **argv)
         case 't':
             srv.idle.tv_sec =
                 (time_t)opts_uint_arg("idle timeout", optarg, 0, 86400);
+            break;
+        case 'c':
+            max_conns = (unsigned)opts_uint_arg("connection limit", optarg, 1,
+                                                1u << 20);
+            break;
+        case 'b':
+            max_bytes = opts_size_arg("byte limit", optarg, 1, (size_t)1 << 40);
             break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_ERROR); break;
@@ -259,6 +320,7 @@ int main(int argc, char **argv)
         opts_fail("unexpected argument '%s'", argv[optind]);
 
     LIST_INIT(&srv.conns);
+    budget_init(&srv.budget, max_conns, max_bytes);
     if (stats_setup(&srv.stats, key) < 0)
         return 1;
     srv.base = event_base_new();

@@ -25,7 +25,10 @@
  * Backpressure, nothing lost: when the queue to md is full, the bytes stay
  * in the connection's input buffer, reading stops, and a 1 ms timer
  * retries; a connection whose echo is not being read stops being read, as
- * in ch3-echo. */
+ * in ch3-echo. Over all connections, common/budget.c bounds how many are
+ * held (-c) and how many bytes wait in their buffers (-b); -t closes a
+ * connection that sent nothing for that long, as echosvr_v2 does. */
+#include "budget.h"
 #include "flowtab.h"
 #include "log.h"
 #include "mpool.h"
@@ -50,11 +53,10 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
-#define DEFAULT_ADDR  "127.0.0.1"
-#define DEFAULT_PORT  4680
-#define DEFAULT_CONNS 65536
-#define OUT_HIGH      (256 * 1024)
-#define OUT_LOW       (64 * 1024)
+#define DEFAULT_ADDR "127.0.0.1"
+#define DEFAULT_PORT 4680
+#define OUT_HIGH     (256 * 1024)
+#define OUT_LOW      (64 * 1024)
 /* Bytes of one message to md: bounds the copy per message and leaves the
  * 4 MiB queue room for many connections' messages. */
 #define CHUNK (64 * 1024)
@@ -63,7 +65,7 @@
 
 static const char usage[] =
     " [-h] [-v | -q] [-a ADDR] [-p PORT] [-k KEY] [-d DIR] [-i INDEX]\n"
-    "          [-c CONNS] [-r]\n"
+    "          [-c CONNS] [-b BYTES] [-t SECONDS] [-r]\n"
     "Network process of the v6 echo server: forwards what clients send,\n"
     "and their connections' opening and closing, to md over a shared-memory\n"
     "queue, and md's replies back.\n"
@@ -75,7 +77,11 @@ static const char usage[] =
     "            port (default 0); each has its own pair of queues\n"
     "  -c CONNS  most connections open at once, the size of the pool of\n"
     "            connection objects (default 65536); more are accepted and\n"
-    "            closed at once\n"
+    "            closed at once (counted in conns_refused)\n"
+    "  -b BYTES  most bytes buffered for all clients together, suffix k, M\n"
+    "            or G (default 64M); beyond it a client whose echo waits\n"
+    "            is not read until the echo is sent (limit_pauses)\n"
+    "  -t SECONDS  close connections idle that long, 0 = never (default 0)\n"
     "  -r        share the port with other io_conn processes (SO_REUSEPORT)\n"
     "  -v        log every connection (debug level)\n"
     "  -q        log errors only\n"
@@ -92,6 +98,10 @@ enum counter {
     C_QUEUE_FULL,     /* pushes refused: the queue to md was full */
     C_DROPPED_CLOSED, /* replies for flows closed meanwhile */
     C_DROPPED_DUP,    /* replies md sent twice (after a restart) */
+    C_CONNS_REFUSED,  /* closed at once at -c */
+    C_BYTES_HELD,     /* gauge: in connections' buffers and through md */
+    C_LIMIT_PAUSES,   /* clients stopped at -b */
+    C_IDLE_CLOSED,    /* closed by -t */
     C_POOL_USED,      /* connection objects in use (closing ones too) */
     C_POOL_HIGH,      /* most ever in use at once */
     C_NCOUNTERS
@@ -107,6 +117,10 @@ static const struct stats_def counters[C_NCOUNTERS] = {
     [C_QUEUE_FULL] = {"queue_full", STATS_COUNTER},
     [C_DROPPED_CLOSED] = {"dropped_closed", STATS_COUNTER},
     [C_DROPPED_DUP] = {"dropped_dup", STATS_COUNTER},
+    [C_CONNS_REFUSED] = {"conns_refused", STATS_COUNTER},
+    [C_BYTES_HELD] = {"bytes_held", STATS_GAUGE},
+    [C_LIMIT_PAUSES] = {"limit_pauses", STATS_COUNTER},
+    [C_IDLE_CLOSED] = {"idle_closed", STATS_COUNTER},
     [C_POOL_USED] = {"pool_used", STATS_GAUGE},
     [C_POOL_HIGH] = {"pool_high_water", STATS_GAUGE},
 };
@@ -118,6 +132,8 @@ struct options {
     key_t key;
     uint16_t port;
     unsigned index, flags, max_conns;
+    size_t max_bytes;
+    time_t idle; /* seconds, 0: no idle timeout */
 };
 
 /* A connection's life: open, then (after the client's EOF) draining its
@@ -141,6 +157,7 @@ struct conn {
     bool announced;   /* OPEN is queued: md knows the flow */
     bool paused_out;  /* echo backed up: not reading */
     bool stalled;     /* queue to md full: not reading, on the list */
+    struct budget_conn bc;
     TAILQ_ENTRY(conn) stall_link;
     char peer[NET_ADDRSTRLEN]; /* for OPEN */
 };
@@ -157,13 +174,26 @@ struct server {
     struct event *flush_ev; /* wake md once per loop turn, not per push */
     bool wake_due;          /* flush_ev is active */
     TAILQ_HEAD(, conn) stalled;
+    struct budget budget; /* -c and -b, over all connections */
+    struct timeval idle;  /* -t; {0, 0}: none */
     struct stats stats;
     unsigned char msg[MSG_HDR_SIZE + CHUNK]; /* the message being pushed */
 };
 
+/* The budget's figures, then one commit for them and whatever the caller
+ * counted before. */
+static void commit_stats(struct server *srv)
+{
+    stats_set(&srv->stats, C_CONNS_REFUSED, srv->budget.refused);
+    stats_set(&srv->stats, C_BYTES_HELD, srv->budget.bytes);
+    stats_set(&srv->stats, C_LIMIT_PAUSES, srv->budget.pauses);
+    stats_commit(&srv->stats);
+}
+
 static void conn_update_reading(struct conn *c)
 {
-    if (c->paused_out || c->stalled || c->state != CONN_OPEN)
+    if (c->paused_out || c->stalled || c->state != CONN_OPEN ||
+        !budget_may_read(&c->bc))
         bufferevent_disable(c->bev, EV_READ);
     else
         bufferevent_enable(c->bev, EV_READ);
@@ -179,6 +209,14 @@ static void pool_stats(struct server *srv)
 }
 
 /* Give c's chunk back to the pool. */
+/* After bytes came into c's buffers: at -b, c stops reading until its
+ * output has drained (conn_write_cb). */
+static void conn_check_budget(struct conn *c)
+{
+    if (!budget_may_read(&c->bc))
+        bufferevent_disable(c->bev, EV_READ);
+}
+
 static void conn_free(struct conn *c)
 {
     struct server *srv = c->srv;
@@ -258,11 +296,12 @@ static void conn_close(struct conn *c)
     flowtab_del(srv->flows, c->flow);
     stats_set(&srv->stats, C_CONNS_OPEN, flowtab_count(srv->flows));
     log_debug("flow %#x closed", c->flow);
+    budget_detach(&c->bc, c->bev);
     bufferevent_free(c->bev);
     c->bev = NULL;
     c->state = CONN_CLOSED;
     conn_send_close(c);
-    stats_commit(&srv->stats);
+    commit_stats(srv);
 }
 
 /* A closing connection ends when md has answered everything it was sent
@@ -296,6 +335,7 @@ static bool conn_forward(struct conn *c)
         if (conn_push(c, MSG_DATA, len) < 0)
             goto out_stall;
         evbuffer_drain(in, len);
+        budget_charge(&c->bc, len); /* away until md's echo is back */
         stats_add(&srv->stats, C_MSGS_TO_MD, 1);
         stats_add(&srv->stats, C_BYTES_TO_MD, len);
     }
@@ -312,9 +352,9 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
 
     (void)bev;
-    if (!c->stalled)
-        conn_forward(c);
-    stats_commit(&c->srv->stats);
+    if (!c->stalled && conn_forward(c))
+        conn_check_budget(c);
+    commit_stats(c->srv);
 }
 
 /* Runs after the other callbacks of this loop turn: one wake-up for md
@@ -351,7 +391,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
         conn_update_reading(c);
         conn_maybe_finish(c);
     }
-    stats_commit(&srv->stats);
+    commit_stats(srv);
 }
 
 /* The output drained to the low watermark (or, when closing, to zero). */
@@ -362,7 +402,10 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
     if (c->paused_out) {
         c->paused_out = false;
         bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    }
+    if (!(bufferevent_get_enabled(bev) & EV_READ)) {
         conn_update_reading(c);
+        commit_stats(c->srv);
     }
     conn_maybe_finish(c);
 }
@@ -371,7 +414,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct conn *c = arg;
 
-    if (what & BEV_EVENT_ERROR) {
+    if (what & BEV_EVENT_TIMEOUT) {
+        /* Only the read timeout is set: nothing arrived for -t seconds. */
+        log_debug("flow %#x idle, closing", c->flow);
+        stats_add(&c->srv->stats, C_IDLE_CLOSED, 1);
+        conn_close(c); /* commits */
+    } else if (what & BEV_EVENT_ERROR) {
         log_debug("flow %#x: %s", c->flow,
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         conn_close(c);
@@ -417,12 +465,15 @@ static int reply_cb(uint32_t id, const void *data, size_t len, void *arg)
     len -= MSG_HDR_SIZE;
     stats_add(&srv->stats, C_MSGS_FROM_MD, 1);
     stats_add(&srv->stats, C_BYTES_FROM_MD, len);
+    budget_refund(&c->bc, len);
     out = bufferevent_get_output(c->bev);
     evbuffer_add(out, (const char *)data + MSG_HDR_SIZE, len);
     if (!c->paused_out && evbuffer_get_length(out) >= OUT_HIGH) {
         c->paused_out = true;
         bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
         conn_update_reading(c);
+    } else {
+        conn_check_budget(c);
     }
     return 0;
 }
@@ -447,7 +498,7 @@ static void md_wake_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(srv->base);
         return;
     }
-    stats_commit(&srv->stats);
+    commit_stats(srv);
 }
 
 static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
@@ -458,6 +509,11 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
     (void)lev;
     (void)salen;
+    if (!budget_admit(&srv->budget)) { /* at -c: logged, once a second */
+        commit_stats(srv); /* counted before the client can see it */
+        evutil_closesocket(fd);
+        return;
+    }
     c = mpool_alloc(&srv->pool);
     if (!c)
         goto out_close_fd;
@@ -472,27 +528,40 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
     c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev)
         goto out_del_flow;
+    if (budget_attach(&srv->budget, &c->bc, c->bev) < 0)
+        goto out_free_bev;
     net_nodelay(fd);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+    /* A read timeout only, as in echosvr_v2: a client that is not being
+     * read (backpressure, -b, a full queue) is not idle. */
+    if (srv->idle.tv_sec > 0)
+        bufferevent_set_timeouts(c->bev, &srv->idle, NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     stats_add(&srv->stats, C_CONNS_ACCEPTED, 1);
     stats_set(&srv->stats, C_CONNS_OPEN, flowtab_count(srv->flows));
     pool_stats(srv);
     log_debug("flow %#x from %s", c->flow, c->peer);
     conn_forward(c); /* the OPEN, or a stall until there is room */
-    stats_commit(&srv->stats);
+    commit_stats(srv);
     return;
 
+out_free_bev:
+    bufferevent_free(c->bev); /* closes fd */
+    fd = -1;
+    errno = ENOMEM;
 out_del_flow:
     flowtab_del(srv->flows, c->flow);
 out_free_conn:
     mpool_free(&srv->pool, c);
 out_close_fd:
-    /* the pool and the flow table both hold -c CONNS */
-    log_error("accept: %s, dropping a connection",
-              errno == ENOSPC || errno == ENOMEM ? "too many connections"
-                                                 : strerror(errno));
-    evutil_closesocket(fd);
+    /* the pool and the flow table both hold -c CONNS (a closed connection
+     * keeps its chunk while its CLOSE waits for room in the queue) */
+    log_error_limited("accept: %s, dropping a connection",
+                      errno == ENOSPC || errno == ENOMEM
+                          ? "too many connections"
+                          : strerror(errno));
+    if (fd >= 0)
+        evutil_closesocket(fd);
 }
 
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
@@ -539,7 +608,7 @@ static void parse_options(struct options *o, int argc, char **argv)
     int c;
 
     opterr = 0;
-    while ((c = getopt(argc, argv, ":ha:p:k:d:i:c:rvq")) != -1) {
+    while ((c = getopt(argc, argv, ":ha:p:k:d:i:c:b:t:rvq")) != -1) {
         switch (c) {
         case 'h': opts_help();
         case 'a': o->addr = opts_addr_arg(optarg); break;
@@ -553,6 +622,13 @@ static void parse_options(struct options *o, int argc, char **argv)
         case 'c':
             o->max_conns = (unsigned)opts_uint_arg("connection limit", optarg,
                                                    1, FLOWTAB_MAX);
+            break;
+        case 'b':
+            o->max_bytes =
+                opts_size_arg("byte limit", optarg, 1, (size_t)1 << 40);
+            break;
+        case 't':
+            o->idle = (time_t)opts_uint_arg("idle timeout", optarg, 0, 86400);
             break;
         case 'r': o->flags |= NET_REUSEPORT; break;
         case 'v': log_set_level(LOG_DEBUG); break;
@@ -655,7 +731,8 @@ int main(int argc, char **argv)
     struct options o = {.addr = DEFAULT_ADDR,
                         .key = SRVKEYS_DEFAULT_BASE,
                         .port = DEFAULT_PORT,
-                        .max_conns = DEFAULT_CONNS};
+                        .max_conns = BUDGET_DEFAULT_CONNS,
+                        .max_bytes = BUDGET_DEFAULT_BYTES};
     struct stopsig *ss = NULL;
     int rc = 1;
 
@@ -663,6 +740,8 @@ int main(int argc, char **argv)
     opts_init(usage);
     parse_options(&o, argc, argv);
     TAILQ_INIT(&srv.stalled);
+    budget_init(&srv.budget, o.max_conns, o.max_bytes);
+    srv.idle.tv_sec = o.idle;
     srv.base = event_base_new();
     srv.flows = flowtab_new(o.max_conns);
     if (!srv.base || !srv.flows || pool_setup(&srv, o.max_conns) < 0) {

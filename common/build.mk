@@ -142,7 +142,8 @@ VALGRIND_FLAGS := --quiet --error-exitcode=99 --leak-check=full \
 # SVRTUT_MEMCHECK leaves out the suites' thread-race cases: valgrind runs
 # one thread at a time, so a reader racing a writer thread may never see
 # it move (those cases are ThreadSanitizer's, and run in every other
-# build).
+# build). It leaves out the descriptor-limit cases too: valgrind gives
+# the programs it runs a descriptor limit of its own.
 memcheck:
 	$(Q)SVRTUT_MEMCHECK=1 $(MAKE) --no-print-directory check \
 	    CHECK_UNDER="$(VALGRIND) $(VALGRIND_FLAGS)"

@@ -18,9 +18,10 @@
  * only after 2^31 writes to one slot during a single read.
  *
  * Invariants (writer's): a key is in at most one slot; hdr->used counts
- * used slots. Everything a reader uses to compute an address (rows,
- * primes, row starts, slot size) is a validated copy in struct mhash,
- * never re-read from the shared memory. */
+ * used slots (a writer killed between the two stores leaves it one off:
+ * the next writer to attach a segment counts them again). Everything a reader
+ * uses to compute an address (rows, primes, row starts, slot size) is a
+ * validated copy in struct mhash, never re-read from the shared memory. */
 #include "mhash.h"
 
 #include <errno.h>
@@ -310,15 +311,25 @@ int mhash_create(struct mhash *h, key_t key, const struct mhash_geom *g)
     return 0;
 }
 
-/* Attach the table in an opened segment; closes it on failure. */
+/* Attach the table in an opened segment; closes it on failure. A writer
+ * counts the used slots again: the last one may have been killed between
+ * a slot's write and the count's (a restarted md's gauge stayed one off
+ * for good, so its sessions never went back to 0). */
 static int attach_segment(struct mhash *h, struct shmem *sm, bool readonly)
 {
+    struct mhash_stats st;
+
     if (mhash_attach(h, shmem_data(sm), sm->size, readonly) < 0) {
         shmem_close(sm);
         errno = EPROTO;
         return -1;
     }
     h->sm = *sm;
+    if (!readonly) {
+        mhash_stats(h, &st);
+        /* relaxed: a statistic, as in count_add() */
+        atomic_store_explicit(&h->hdr->used, st.used, memory_order_relaxed);
+    }
     return 0;
 }
 

@@ -53,7 +53,7 @@ char *net_format(const struct sockaddr *sa, char *buf, size_t size)
     return buf;
 }
 
-static int bind_socket(const char *addr, uint16_t port, unsigned flags)
+int net_listen_socket(const char *addr, uint16_t port, unsigned flags)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -89,7 +89,7 @@ struct evconnlistener *net_listen(struct event_base *base, const char *addr,
     struct evconnlistener *lev;
     int fd, saved;
 
-    fd = bind_socket(addr, port, flags);
+    fd = net_listen_socket(addr, port, flags);
     if (fd < 0)
         return NULL;
     /* Backlog 0: listen() was already called, with SOMAXCONN. */
@@ -111,14 +111,20 @@ static int listener_sockaddr(struct evconnlistener *lev,
     return getsockname(evconnlistener_get_fd(lev), (struct sockaddr *)ss, &len);
 }
 
-int net_listener_name(struct evconnlistener *lev, char *buf, size_t size)
+static int socket_name(int fd, char *buf, size_t size)
 {
     struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
 
-    if (listener_sockaddr(lev, &ss) < 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
         return -1;
     net_format((struct sockaddr *)&ss, buf, size);
     return 0;
+}
+
+int net_listener_name(struct evconnlistener *lev, char *buf, size_t size)
+{
+    return socket_name(evconnlistener_get_fd(lev), buf, size);
 }
 
 uint16_t net_listener_port(struct evconnlistener *lev)
@@ -134,9 +140,14 @@ uint16_t net_listener_port(struct evconnlistener *lev)
 
 int net_announce(struct evconnlistener *lev)
 {
+    return net_announce_fd(evconnlistener_get_fd(lev));
+}
+
+int net_announce_fd(int fd)
+{
     char name[NET_ADDRSTRLEN];
 
-    if (net_listener_name(lev, name, sizeof(name)) < 0)
+    if (socket_name(fd, name, sizeof(name)) < 0)
         return -1;
     if (printf("listening on %s\n", name) < 0 || fflush(stdout) == EOF)
         return -1;
@@ -198,4 +209,29 @@ void net_accept_backoff(struct evconnlistener *lev)
     if (event_base_once(evconnlistener_get_base(lev), -1, EV_TIMEOUT, resume_cb,
                         lev, &pause) < 0)
         evconnlistener_enable(lev); /* no timer: better busy than deaf */
+}
+
+static void backoff_cb(struct evconnlistener *lev, void *arg)
+{
+    (void)arg;
+    net_accept_backoff(lev);
+}
+
+struct evconnlistener *net_serve(struct event_base *base, const char *addr,
+                                 uint16_t port, evconnlistener_cb cb, void *arg)
+{
+    struct evconnlistener *lev = net_listen(base, addr, port, 0, cb, arg);
+
+    if (!lev) {
+        log_error("cannot listen on %s port %u: %s", addr, port,
+                  strerror(errno));
+        return NULL;
+    }
+    evconnlistener_set_error_cb(lev, backoff_cb);
+    if (net_announce(lev) < 0) {
+        log_error("cannot write to stdout: %s", strerror(errno));
+        evconnlistener_free(lev);
+        return NULL;
+    }
+    return lev;
 }

@@ -23,9 +23,14 @@ int net_sockaddr(const char *addr, uint16_t port, struct sockaddr_storage *ss,
 /* Write "ADDR:PORT" ("[ADDR]:PORT" for IPv6) into buf; returns buf. */
 char *net_format(const struct sockaddr *sa, char *buf, size_t size);
 
-/* A listener on addr:port (port 0: the kernel picks one), SO_REUSEADDR,
- * close-on-exec, backlog SOMAXCONN. Returns NULL with errno set (for
- * example EADDRINUSE); the caller logs, it knows what it was starting. */
+/* A listening socket on addr:port (port 0: the kernel picks one),
+ * non-blocking, close-on-exec, SO_REUSEADDR, backlog SOMAXCONN, for a
+ * server that runs its own loop. Returns the socket or -1 with errno. */
+int net_listen_socket(const char *addr, uint16_t port, unsigned flags);
+
+/* The same socket inside a libevent listener. Returns NULL with errno
+ * set (for example EADDRINUSE); the caller logs, it knows what it was
+ * starting. */
 struct evconnlistener *net_listen(struct event_base *base, const char *addr,
                                   uint16_t port, unsigned flags,
                                   evconnlistener_cb cb, void *arg);
@@ -38,6 +43,15 @@ uint16_t net_listener_port(struct evconnlistener *lev);
 /* Print the one line scripts and tests wait for, "listening on ADDR:PORT",
  * on stdout, and flush it. Returns 0 or -1 with errno. */
 int net_announce(struct evconnlistener *lev);
+/* The same for a listening socket. */
+int net_announce_fd(int fd);
+
+/* What a one-loop server does to start serving: net_listen(), accept
+ * errors handled by net_accept_backoff(), then net_announce(). Each
+ * failure is logged (naming the port); NULL then. */
+struct evconnlistener *net_serve(struct event_base *base, const char *addr,
+                                 uint16_t port, evconnlistener_cb cb,
+                                 void *arg);
 
 /* Blocking TCP connection to addr:port with TCP_NODELAY, for clients.
  * Returns the socket or -1 with errno. */

@@ -22,8 +22,15 @@
 #include <stddef.h>
 
 /* "Soon after starting": within this many ms. md fails in well under a
- * second when it cannot use its segments; a healthy one runs for good. */
+ * second when it cannot use its segments; a healthy one runs for good.
+ * Builds for sanitizers and valgrind (SVRTUT_DEBUG) run up to 20 times
+ * slower, and a failing md may take longer than 2 s to fail: counted as
+ * a long life, it would be restarted for ever. */
+#ifdef SVRTUT_DEBUG
+#define SUPERVISOR_QUICK_MS 20000
+#else
 #define SUPERVISOR_QUICK_MS 2000
+#endif
 /* Quick deaths in a row that make the supervisor give up. */
 #define SUPERVISOR_QUICK_DEATHS 5
 /* How long children get to exit on SIGTERM before SIGKILL. */

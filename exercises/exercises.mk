@@ -41,14 +41,21 @@ diff:
 PROVES := $(addprefix prove-,$(EXERCISES))
 check-exercises: $(PROVES)
 $(PROVES): prove-%: deps-quiet
+	@mkdir -p $(CHECK_RESULTS)
 	+@MAKE='$(MAKE)' ./scripts/prove.sh $*
+
+# make memcheck (the top Makefile) also runs each exercise's tests on its
+# solution under valgrind, one target per exercise.
+MEMCHECK_SOLUTIONS := $(addprefix memcheck-solution-,$(EXERCISES))
+$(MEMCHECK_SOLUTIONS): memcheck-solution-%: deps-quiet
+	+@MAKE='$(MAKE)' ./scripts/memcheck-solution.sh $*
 
 clean-exercises:
 	rm -rf exercises/.proof
 	for e in $(EXERCISES); do $(MAKE) -C exercises/$$e clean || exit 1; done
 
 .PHONY: check-exercise watch reset progress grade grade-all handout diff \
-        check-exercises clean-exercises $(PROVES)
+        check-exercises clean-exercises $(PROVES) $(MEMCHECK_SOLUTIONS)
 clean: clean-exercises
 
 # Optional extras, installed by `make deps WITH="..."` (scripts/deps.sh):

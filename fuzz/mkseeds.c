@@ -1,8 +1,9 @@
 /* mkseeds.c -- write the fuzz targets' seed inputs from the library's own
  * output: a queue with wrapped messages, a filled multi-hash, a pool in
- * use, a live statistics block, typical option values. Seeds that are
- * valid let the fuzzer start deep inside the parsers instead of at their
- * first check. usage: mkseeds DIR (make -C fuzz seeds). */
+ * use, a live statistics block, typical option values, WebSocket frames
+ * and handshakes. Seeds that are valid let the fuzzer start deep inside
+ * the parsers instead of at their first check.
+ * usage: mkseeds DIR (make -C fuzz seeds). */
 #include "mhash.h"
 #include "mpool.h"
 #include "spscq.h"
@@ -208,6 +209,75 @@ static void opts_seeds(void)
     opts_seed("key", 2, 0, 0, "0x53565354");
 }
 
+/* --- ws_frame: [mode][role][seed 8][limit 4][frames or script] -------
+ * The frames of RFC 6455 5.7 (a masked "Hello" from a client, the same
+ * unmasked from a server, a fragmented one, a ping), then lengths of 16
+ * and 64 bits (a small one: long inputs slow the fuzzer down); the
+ * scripts make the target write such frames itself. */
+static void ws_frame_seed(const char *name, uint8_t mode, uint8_t role,
+                          const void *bytes, size_t n)
+{
+    uint64_t cut = 0x9e3779b97f4a7c15ull;
+    uint32_t limit = 0; /* even: the default limit, 16 MiB */
+
+    seed("fuzz_ws_frame", name, &mode, (size_t)1, &role, (size_t)1, &cut,
+         (size_t)8, &limit, (size_t)4, bytes, n, NULL);
+}
+
+static void ws_frame_seeds(void)
+{
+    static const uint8_t masked[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d,
+                                     0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    static const uint8_t plain[] = {0x81, 0x05, 'H', 'e', 'l', 'l', 'o'};
+    static const uint8_t frags[] = {0x01, 0x83, 0,    0, 0, 0,    'H', 'e',
+                                    'l',  0x89, 0x80, 1, 2, 3,    4,   0x80,
+                                    0x82, 0,    0,    0, 0, 'l',  'o', 0x88,
+                                    0x82, 0,    0,    0, 0, 0x03, 0xe8};
+    static uint8_t big16[4 + 4 + 256], big64[10 + 4 + 300];
+    static const uint8_t script[] = {0xc1, 0x05, 0x03, 0x41, 0x42, 0x43,
+                                     0xc3, 0x10, 0x20, 0x30, 0x40, 0x90,
+                                     0xf9, 0x02, 0x07, 0x01, 0x80};
+
+    big16[0] = 0x82;
+    big16[1] = 0x80 | 126;
+    big16[2] = 1; /* 256 */
+    big64[0] = 0x82;
+    big64[1] = 0x80 | 127;
+    big64[8] = 1; /* 300 in 64 bits, which the parser takes */
+    big64[9] = 44;
+    ws_frame_seed("rfc-masked-hello", 0, 0, masked, sizeof(masked));
+    ws_frame_seed("rfc-unmasked-hello", 0, 1, plain, sizeof(plain));
+    ws_frame_seed("fragments-ping-close", 0, 0, frags, sizeof(frags));
+    ws_frame_seed("length-16", 0, 0, big16, sizeof(big16));
+    ws_frame_seed("length-64", 0, 0, big64, sizeof(big64));
+    ws_frame_seed("script-server", 1, 0, script, sizeof(script));
+    ws_frame_seed("script-client", 1, 1, script, sizeof(script));
+}
+
+/* --- ws_handshake: [mode][bound 2][request] --------------------------- */
+static void ws_handshake_seeds(void)
+{
+    static const char rfc[] = "GET /chat HTTP/1.1\r\n"
+                              "Host: server.example.com\r\n"
+                              "Upgrade: websocket\r\n"
+                              "Connection: Upgrade\r\n"
+                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                              "Origin: http://example.com\r\n"
+                              "Sec-WebSocket-Protocol: chat, superchat\r\n"
+                              "Sec-WebSocket-Version: 13\r\n\r\n";
+    static const char page[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    static const char header[] = "Connection: keep-alive, Upgrade\r\n";
+    uint8_t whole = 0, spliced = 1;
+    uint16_t bound = 0; /* even: the default bound */
+
+    seed("fuzz_ws_handshake", "rfc-request", &whole, (size_t)1, &bound,
+         (size_t)2, rfc, sizeof(rfc) - 1, NULL);
+    seed("fuzz_ws_handshake", "page", &whole, (size_t)1, &bound, (size_t)2,
+         page, sizeof(page) - 1, NULL);
+    seed("fuzz_ws_handshake", "spliced-header", &spliced, (size_t)1, &bound,
+         (size_t)2, header, sizeof(header) - 1, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -222,5 +292,7 @@ int main(int argc, char **argv)
     mpool_seeds();
     stats_seeds();
     opts_seeds();
+    ws_frame_seeds();
+    ws_handshake_seeds();
     return 0;
 }

@@ -13,8 +13,9 @@ mode=$1
 shift
 
 # An optional extra (gperftools for `make profile`, chromium, clang's
-# libFuzzer for `make fuzz`, valgrind for `make memcheck`): installed when
-# asked and possible, otherwise a hint; never a failure. It is there when
+# libFuzzer for `make fuzz`, valgrind for `make memcheck`, gnuplot for
+# `make bench`): installed when asked and possible, otherwise a hint;
+# never a failure. It is there when
 # pkg-config knows it (optional), when COMMAND is on the PATH
 # (optional-command) or when the shell command PROBE succeeds
 # (optional-tool).

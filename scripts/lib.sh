@@ -128,3 +128,20 @@ exercise_files() {
         sed 's|^\./||' | grep -Ev "$BUILD_JUNK" |
         grep -vxF -f <(sed 's|^/||' .gitignore 2>/dev/null || true))
 }
+
+# proof_copy ID KIND: a copy of exercises/ID in exercises/.proof/ID/KIND
+# with solutions/ID's files laid over it unless KIND is skeleton; its
+# path.
+proof_copy() {
+    local dst=$SCRATCH/$1/$2 f
+    mkdir -p "$dst"
+    exercise_files "$1" | while read -r f; do
+        copy_if_changed "$EXDIR/$1/$f" "$dst/$f"
+    done
+    if [ "$2" != skeleton ]; then
+        for f in $(meta "$1" files); do
+            copy_if_changed "$SOLDIR/$1/$f" "$dst/$f"
+        done
+    fi
+    echo "$dst"
+}

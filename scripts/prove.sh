@@ -18,21 +18,7 @@ record() { # KIND NAME STATUS: one proof's result, for the summary
         printf '%s %s %s\n' "$3" "$id" "$1${2:+ $2}" >>"$CHECK_RESULTS/prove-$id"
 }
 
-# copy_to KIND: a copy of exercises/ID with solutions/ID's files laid
-# over it unless KIND is skeleton.
-copy_to() {
-    local dst=$SCRATCH/$id/$1 f
-    mkdir -p "$dst"
-    exercise_files "$id" | while read -r f; do
-        copy_if_changed "$EXDIR/$id/$f" "$dst/$f"
-    done
-    if [ "$1" != skeleton ]; then
-        for f in $(meta "$id" files); do
-            copy_if_changed "$SOLDIR/$id/$f" "$dst/$f"
-        done
-    fi
-    echo "$dst"
-}
+copy_to() { proof_copy "$id" "$1"; }
 
 # check_meta RESULTS: META, the tests and the solution agree.
 check_meta() {

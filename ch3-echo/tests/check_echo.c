@@ -1,4 +1,5 @@
-/* check_echo.c -- black-box tests of echosvr_v1 and client_v1. */
+/* check_echo.c -- black-box tests of echosvr_v1, echosvr_fast and
+ * client_v1. Every server test runs once per server (_i picks it). */
 #include "fixture.h"
 
 #include <check.h>
@@ -10,12 +11,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SERVER "./echosvr_v1"
 #define CLIENT "./client_v1"
 
-static struct hproc *start_echo(void)
+static const char *const servers[] = {"./echosvr_v1", "./echosvr_fast"};
+#define NSERVERS 2
+
+static struct hproc *start_echo(int which)
 {
-    const char *argv[] = {SERVER, "-p", "0", NULL};
+    const char *argv[] = {servers[which], "-p", "0", NULL};
     return fixture_start(argv);
 }
 
@@ -25,7 +28,7 @@ static struct hproc *start_echo(void)
 /* 100 connections, each pipelining 1,000 messages of 1-200 bytes. */
 START_TEST(test_echo_concurrent_clients)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(_i);
 
     ck_assert_msg(echo_check_clients(srv->port, 100, 1000, 20000) == 0, "%s",
                   harness_error());
@@ -36,7 +39,7 @@ END_TEST
 /* Sizes around the tutorial's 4 KiB buffer, and far beyond it. */
 START_TEST(test_echo_binary_sizes)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(_i);
 
     ck_assert_msg(echo_check_sizes(srv->port, 20000) == 0, "%s",
                   harness_error());
@@ -47,7 +50,7 @@ END_TEST
 /* shutdown(SHUT_WR) after sending: the echo still arrives, then EOF. */
 START_TEST(test_echo_half_close)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(_i);
 
     ck_assert_msg(echo_check_half_close(srv->port, 10000) == 0, "%s",
                   harness_error());
@@ -55,37 +58,15 @@ START_TEST(test_echo_half_close)
 }
 END_TEST
 
-/* Write without reading until the server stops taking bytes; returns how
- * much was written. The socket is non-blocking meanwhile. */
-static size_t write_until_stalled(int fd, const unsigned char *data, size_t len)
-{
-    size_t sent = 0;
-    int idle_ms = 0;
-
-    while (sent < len && idle_ms < 500) {
-        ssize_t n =
-            send(fd, data + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n > 0) {
-            sent += (size_t)n;
-            idle_ms = 0;
-        } else {
-            ck_assert_msg(n < 0 && errno == EAGAIN, "send: %s",
-                          strerror(errno));
-            usleep(10000);
-            idle_ms += 10;
-        }
-    }
-    return sent;
-}
-
 /* A client that writes 64 MiB and never reads: the server pauses it and
  * its memory stays bounded; other clients are served meanwhile; once the
  * client reads, every byte comes back. */
 START_TEST(test_echo_backpressure_bounds_memory)
 {
     const size_t len = 64u * 1024 * 1024;
-    /* The server holds at most OUT_HIGH (256 KiB) plus one read per
-     * paused client: measured +0.5 MiB here, so 4 MiB leaves room for
+    /* echosvr_v1 holds at most OUT_HIGH (256 KiB) plus one read per
+     * paused client, echosvr_fast its 16 KiB buffer: measured +0.5 MiB
+     * here, so 4 MiB leaves room for
      * allocator slack. ASan keeps freed buffers in its quarantine (RSS
      * +7 MiB measured), so sanitizer builds get a looser bound; without
      * backpressure the growth would be the whole 64 MiB either way. */
@@ -94,7 +75,7 @@ START_TEST(test_echo_backpressure_bounds_memory)
 #else
     const long bound_kib = 4 * 1024;
 #endif
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(_i);
     unsigned char *data = malloc(len), small[1000];
     struct echo_stream hog, other;
     long idle_kib, busy_kib;
@@ -105,7 +86,7 @@ START_TEST(test_echo_backpressure_bounds_memory)
     hog = (struct echo_stream){
         .fd = harness_connect(srv->port), .data = data, .len = len};
     ck_assert_int_ge(hog.fd, 0);
-    hog.sent = write_until_stalled(hog.fd, data, len);
+    hog.sent = harness_write_until_stalled(hog.fd, data, len);
     busy_kib = harness_rss_kib(srv->pid);
     ck_assert_msg(hog.sent < len / 4,
                   "server took %zu bytes without being read: no backpressure",
@@ -127,9 +108,68 @@ START_TEST(test_echo_backpressure_bounds_memory)
 }
 END_TEST
 
+/* Clients that connect and vanish, half a message sent and the echo
+ * unread, with a reset (_i even) or a plain close (_i odd): the others
+ * are echoed, the server exits 0 on SIGTERM. */
+START_TEST(test_echo_vanishing_clients)
+{
+    struct hproc *srv = start_echo(_i / 2);
+
+    fixture_vanishing_clients(srv, 50, _i % 2 == 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* 16 clients send up to 100 MiB each and never read, against -b 512k:
+ * echosvr_v1 stays near 512 KiB (measured: under 1 MiB; 4 MiB without
+ * the bound) while a good client is still echoed. (echosvr_fast holds
+ * one 16 KiB buffer per connection whatever its clients do.) */
+START_TEST(test_echo_byte_limit)
+{
+    const char *argv[] = {servers[0], "-p", "0", "-b", "512k", NULL};
+    struct hproc *srv = fixture_start(argv);
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, srv->pid, fds);
+    for (int i = 0; i < FIXTURE_HOGS; i++)
+        fixture_reset_close(fds[i]);
+    fixture_echo_ok(srv, 1000);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -c 5: a sixth client is closed at once, the five are still echoed, and
+ * the refusal is logged. */
+START_TEST(test_echo_conn_limit)
+{
+    const char *argv[] = {servers[0], "-p", "0", "-c", "5", NULL};
+    struct hproc *srv = fixture_start(argv);
+
+    fixture_conn_limit(srv, 5);
+    fixture_assert(srv,
+                   fixture_wait_stderr(srv, "connection limit (5)", 1000) == 0,
+                   "no line about the connection limit");
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 24: clients past the descriptors wait while the server backs
+ * off accept(), those accepted are echoed, all are served in the end. */
+START_TEST(test_echo_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(24);
+    srv = start_echo(_i);
+    fixture_restore_fds();
+    fixture_fd_limit(srv, srv->pid, 30);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
 START_TEST(test_echo_sigterm_with_clients)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(_i / 2);
     int fds[10];
 
     for (int i = 0; i < 10; i++) {
@@ -138,8 +178,8 @@ START_TEST(test_echo_sigterm_with_clients)
     }
     ck_assert_int_eq(harness_write_all(fds[0], "x", 1), 0);
     /* exit 0 within a second, connections closed */
-    ck_assert_msg(harness_stop(srv, _i == 0 ? SIGTERM : SIGINT, 1000) == 0,
-                  "%s", harness_error());
+    ck_assert_msg(harness_stop(srv, _i % 2 ? SIGINT : SIGTERM, 1000) == 0, "%s",
+                  harness_error());
     for (int i = 0; i < 10; i++) {
         char c;
         ck_assert_int_le(recv(fds[i], &c, 1, 0), i == 0 ? 1 : 0);
@@ -150,9 +190,9 @@ END_TEST
 
 START_TEST(test_echo_port_in_use)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(_i);
     char port[16], *err = NULL;
-    const char *argv[] = {SERVER, "-p", port, NULL};
+    const char *argv[] = {servers[_i], "-p", port, NULL};
 
     snprintf(port, sizeof(port), "%u", srv->port);
     ck_assert_int_eq(harness_run(argv, 3000, NULL, &err), 1);
@@ -168,27 +208,30 @@ END_TEST
 static const char *const bad_args[][4] = {
     {"-p", "65536"}, {"-p", "http"}, {"-a", "localhost"},
     {"-z"},          {"-p"},         {"extra"},
+    {"-c", "0"},     {"-b", "0"},    {"-b", "lots"},
 };
+
+#define NBAD (sizeof(bad_args) / sizeof(bad_args[0]))
 
 START_TEST(test_echo_bad_options)
 {
-    const char *argv[5] = {SERVER};
+    const char *argv[5] = {servers[_i / NBAD]};
 
-    for (int i = 0; i < 4 && bad_args[_i][i]; i++)
-        argv[i + 1] = bad_args[_i][i];
+    for (int i = 0; i < 4 && bad_args[_i % NBAD][i]; i++)
+        argv[i + 1] = bad_args[_i % NBAD][i];
     fixture_check_bad_args(argv, NULL);
 }
 END_TEST
 
 START_TEST(test_echo_help)
 {
-    fixture_check_help(_i ? CLIENT : SERVER, "-p PORT");
+    fixture_check_help(_i < NSERVERS ? servers[_i] : CLIENT, "-p PORT");
 }
 END_TEST
 
 START_TEST(test_client_echoes_messages)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(0);
     char port[16], *out = NULL;
     const char *argv[] = {CLIENT, "-p", port, "hello", "two words", NULL};
 
@@ -204,7 +247,7 @@ END_TEST
  * client must read while it writes or both sides wait forever. */
 START_TEST(test_client_stdin_large_line)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(0);
     const size_t big = 8u * 1024 * 1024;
     char port[16], path[128], *out = NULL, *text = malloc(big + 16);
     const char *argv[] = {CLIENT, "-p", port, NULL};
@@ -230,7 +273,7 @@ END_TEST
 
 START_TEST(test_client_no_server)
 {
-    struct hproc *srv = start_echo();
+    struct hproc *srv = start_echo(0);
     char port[16], *err = NULL;
     const char *argv[] = {CLIENT, "-p", port, "hello", NULL};
 
@@ -267,25 +310,38 @@ Suite *echo_suite(void)
     tc = tcase_create("echo");
     tcase_add_checked_fixture(tc, NULL, harness_cleanup);
     tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_echo_concurrent_clients);
-    tcase_add_test(tc, test_echo_binary_sizes);
-    tcase_add_test(tc, test_echo_half_close);
+    tcase_add_loop_test(tc, test_echo_concurrent_clients, 0, NSERVERS);
+    tcase_add_loop_test(tc, test_echo_binary_sizes, 0, NSERVERS);
+    tcase_add_loop_test(tc, test_echo_half_close, 0, NSERVERS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("limits");
     tcase_add_checked_fixture(tc, NULL, harness_cleanup);
     tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_echo_backpressure_bounds_memory);
+    tcase_add_loop_test(tc, test_echo_backpressure_bounds_memory, 0, NSERVERS);
+    suite_add_tcase(s, tc);
+
+    /* existing cases cover binary bytes, no newline and an 8 MiB line
+     * (echo: test_echo_binary_sizes) and a client that never reads
+     * (limits) */
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_echo_vanishing_clients, 0, 2 * NSERVERS);
+    tcase_add_test(tc, test_echo_byte_limit);
+    tcase_add_test(tc, test_echo_conn_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_loop_test(tc, test_echo_descriptor_limit, 0, NSERVERS);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");
     tcase_add_checked_fixture(tc, NULL, harness_cleanup);
     tcase_set_timeout(tc, 15);
-    tcase_add_loop_test(tc, test_echo_sigterm_with_clients, 0, 2);
-    tcase_add_test(tc, test_echo_port_in_use);
-    tcase_add_loop_test(tc, test_echo_bad_options, 0,
-                        sizeof(bad_args) / sizeof(bad_args[0]));
-    tcase_add_loop_test(tc, test_echo_help, 0, 2);
+    tcase_add_loop_test(tc, test_echo_sigterm_with_clients, 0, 2 * NSERVERS);
+    tcase_add_loop_test(tc, test_echo_port_in_use, 0, NSERVERS);
+    tcase_add_loop_test(tc, test_echo_bad_options, 0, NSERVERS * NBAD);
+    tcase_add_loop_test(tc, test_echo_help, 0, NSERVERS + 1);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("client");

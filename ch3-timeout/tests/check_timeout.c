@@ -17,6 +17,7 @@
 /* One report as the server printed it. */
 struct report {
     unsigned long long messages, bytes_in, bytes_out, accepted, open, idle;
+    unsigned long long refused, buffered, pauses;
     double msg_rate;
 };
 
@@ -63,6 +64,9 @@ static int parse_reports(struct hproc *srv, struct report *r, int max)
             r[n].accepted = field(p, "conns_accepted", &rate);
             r[n].open = field(p, "conns_open", &rate);
             r[n].idle = field(p, "idle_closed", &rate);
+            r[n].refused = field(p, "conns_refused", &rate);
+            r[n].buffered = field(p, "bytes_held", &rate);
+            r[n].pauses = field(p, "limit_pauses", &rate);
         }
         n++;
         if (!next)
@@ -75,6 +79,21 @@ static int parse_reports(struct hproc *srv, struct report *r, int max)
 
 /* A one-process server exits within this long of SIGTERM. */
 #define STOP_MS 2000
+
+/* The next report of a server started with -i 1 (within 3 s). */
+static struct report next_report(struct hproc *srv)
+{
+    struct report r[64];
+    int n = parse_reports(srv, r, 64), m;
+
+    for (int waited = 0; waited < harness_ms(3000); waited += 50) {
+        usleep(50000);
+        if ((m = parse_reports(srv, r, 64)) > n && m <= 64)
+            return r[m - 1];
+    }
+    fixture_fail_with(srv, "no new report within 3 s");
+    return r[0];
+}
 
 /* With -i 1, two reports within 3 s, each counting exactly what
  * client_v2 sent: 10 messages of 100 bytes on one connection. */
@@ -203,6 +222,82 @@ START_TEST(test_timeout_echo_unchanged)
 }
 END_TEST
 
+/* Clients that vanish, with a reset (_i 0) or a close (_i 1), half a
+ * message sent: the others are echoed, and the report counts every one
+ * accepted and none left open. */
+START_TEST(test_timeout_vanishing_clients)
+{
+    struct hproc *srv = start_v2("1", "0");
+    struct report r;
+
+    fixture_vanishing_clients(srv, 50, _i == 0);
+    r = next_report(srv);
+    if (r.open != 0) /* a close seen after that report was taken */
+        r = next_report(srv);
+    ck_assert_uint_eq(r.open, 0);
+    ck_assert_uint_eq(r.accepted, 52); /* 50, the good client, a new one */
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* Every byte value, no newline, an 8 MiB "line". */
+START_TEST(test_timeout_binary_sizes)
+{
+    struct hproc *srv = start_v2("5", "0");
+
+    ck_assert_msg(echo_check_sizes(srv->port, 20000) == 0, "%s",
+                  harness_error());
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -b 512k, 16 clients sending up to 100 MiB each and never reading
+ * (fixture_byte_limit): the report shows the bytes held within the
+ * bound and the pauses. */
+START_TEST(test_timeout_byte_limit)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-i", "1", "-b", "512k", NULL};
+    struct hproc *srv = fixture_start(argv);
+    struct report r;
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, srv->pid, fds);
+    r = next_report(srv);
+    /* one read (4 KiB) past the bound at most per connection */
+    ck_assert_uint_le(r.buffered, 512 * 1024 + FIXTURE_HOGS * 4096);
+    ck_assert_uint_ge(r.buffered, 512 * 1024);
+    ck_assert_uint_ge(r.pauses, FIXTURE_HOGS / 2);
+    for (int i = 0; i < FIXTURE_HOGS; i++)
+        fixture_reset_close(fds[i]);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -c 5: a sixth client is closed at once and counted. */
+START_TEST(test_timeout_conn_limit)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-i", "1", "-c", "5", NULL};
+    struct hproc *srv = fixture_start(argv);
+
+    fixture_conn_limit(srv, 5);
+    ck_assert_uint_ge(next_report(srv).refused, 1);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 24: the EMFILE back-off of ch3-echo holds. */
+START_TEST(test_timeout_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(24);
+    srv = start_v2("5", "0");
+    fixture_restore_fds();
+    fixture_fd_limit(srv, srv->pid, 30);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
 /* SIGTERM with a connection open and the timer armed: exit 0. */
 START_TEST(test_timeout_sigterm)
 {
@@ -218,10 +313,10 @@ START_TEST(test_timeout_sigterm)
 END_TEST
 
 static const char *const bad_args[][5] = {
-    {SERVER, "-i", "0"},  {SERVER, "-i", "3601"}, {SERVER, "-t", "-1"},
-    {SERVER, "-t", "x"},  {SERVER, "-z"},         {SERVER, "extra"},
-    {CLIENT, "-s", "0"},  {CLIENT, "-n", "ten"},  {CLIENT, "-l"},
-    {CLIENT, "-d", "1.5"}};
+    {SERVER, "-i", "0"},   {SERVER, "-i", "3601"}, {SERVER, "-t", "-1"},
+    {SERVER, "-t", "x"},   {SERVER, "-z"},         {SERVER, "extra"},
+    {CLIENT, "-s", "0"},   {CLIENT, "-n", "ten"},  {CLIENT, "-l"},
+    {CLIENT, "-d", "1.5"}, {SERVER, "-c", "0"},    {SERVER, "-b", "2T"}};
 
 START_TEST(test_timeout_bad_options)
 {
@@ -266,6 +361,18 @@ Suite *timeout_suite(void)
     tcase_add_test(tc, test_timeout_reports_count_client);
     tcase_add_test(tc, test_timeout_idle_closed_active_kept);
     tcase_add_test(tc, test_timeout_off_by_default);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, NULL, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_timeout_vanishing_clients, 0, 2);
+    tcase_add_test(tc, test_timeout_binary_sizes);
+    tcase_add_test(tc, test_timeout_byte_limit);
+    tcase_add_test(tc, test_timeout_conn_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_test(tc, test_timeout_descriptor_limit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");

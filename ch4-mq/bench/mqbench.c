@@ -1,14 +1,19 @@
-/* mqbench.c -- spscq against a pipe and a Unix domain socket, between two
- * processes: streaming throughput, ping-pong round trips, idle CPU.
+/* mqbench.c -- spscq against a busy-polled ring, a pipe and a Unix
+ * domain socket, between two processes: streaming throughput, ping-pong
+ * round trips, idle CPU.
  *
  * Every channel moves fixed-size messages. A pipe and a socket cost the
  * sender one write(2) per message; the receiver reads whatever has
  * arrived in one read(2), as a real server would. The queue costs no
- * system call per message while both sides are busy. */
+ * system call per message while both sides are busy. The ring
+ * (spinring.c) never makes one: both sides spin, which is the practical
+ * limit of a shared-memory channel and costs a core while idle. */
 #include "log.h"
 #include "now.h"
 #include "opts.h"
 #include "spscq.h"
+
+#include "spinring.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -28,14 +33,15 @@
 #define QUEUE_CAPACITY (1u << 20)
 #define MAX_MSG        1024
 
-enum kind { K_SPSCQ, K_PIPE, K_UNIX, NKINDS };
-static const char *const kind_name[NKINDS] = {"spscq", "pipe", "unix"};
+enum kind { K_SPSCQ, K_RING, K_PIPE, K_UNIX, NKINDS };
+static const char *const kind_name[NKINDS] = {"spscq", "ring", "pipe", "unix"};
 
 /* One direction of a channel: a queue, or the two ends of a pipe/socket. */
 struct chan {
     enum kind kind;
-    struct spscq *q; /* K_SPSCQ: the handle for this side's role */
-    int fd[2];       /* K_PIPE, K_UNIX: [0] read end, [1] write end */
+    struct spscq *q;       /* K_SPSCQ: the handle for this side's role */
+    struct spinring *ring; /* K_RING: shared by both (made before fork) */
+    int fd[2];             /* K_PIPE, K_UNIX: [0] read end, [1] write end */
     key_t key;
     char fifo[128];
     unsigned char buf[64 * MAX_MSG]; /* receiver's batch buffer */
@@ -84,6 +90,10 @@ static void chan_make(struct chan *c, enum kind kind, key_t key)
         if (!q)
             die("spscq_create");
         spscq_close(q);
+    } else if (kind == K_RING) {
+        c->ring = spinring_new(QUEUE_CAPACITY);
+        if (!c->ring)
+            die("spinring_new");
     } else if (kind == K_PIPE) {
         if (pipe(c->fd) < 0)
             die("pipe");
@@ -99,7 +109,7 @@ static void chan_open(struct chan *c, bool sender)
                           sender ? SPSCQ_PRODUCER : SPSCQ_CONSUMER);
         if (!c->q)
             die("spscq_open");
-    } else {
+    } else if (c->kind != K_RING) {
         close(c->fd[sender ? 0 : 1]);
     }
 }
@@ -108,7 +118,7 @@ static void chan_close(struct chan *c, bool sender)
 {
     if (c->kind == K_SPSCQ)
         spscq_close(c->q);
-    else
+    else if (c->kind != K_RING)
         close(c->fd[sender ? 1 : 0]);
 }
 
@@ -118,10 +128,25 @@ static void chan_remove(struct chan *c)
         struct spscq *q = spscq_open(c->key, c->fifo, SPSCQ_PRODUCER);
         if (q)
             spscq_remove(q);
+    } else if (c->kind == K_RING) {
+        spinring_free(c->ring);
     } else {
         close(c->fd[0]);
         close(c->fd[1]);
     }
+}
+
+/* A waiting side of the ring polls; every SPINS polls it yields the core
+ * (sched_yield never sleeps while it has the core to itself, but on a
+ * busy machine it lets the other side run instead of spinning out a
+ * whole time slice against it). */
+#define SPINS 256
+static void ring_relax(unsigned spins)
+{
+    if (spins % SPINS == 0)
+        sched_yield();
+    else
+        __builtin_ia32_pause();
 }
 
 static void chan_send(struct chan *c, const void *msg, size_t len)
@@ -134,10 +159,36 @@ static void chan_send(struct chan *c, const void *msg, size_t len)
         }
         return;
     }
+    if (c->kind == K_RING) {
+        for (unsigned spins = 1; spinring_push(c->ring, msg, (uint32_t)len) < 0;
+             spins++) {
+            if (errno != EAGAIN)
+                die("spinring_push");
+            ring_relax(spins);
+        }
+        return;
+    }
     /* A socket or pipe write of <= PIPE_BUF bytes is whole. */
     while (write(c->fd[1], msg, len) < 0) {
         if (errno != EINTR)
             die("write");
+    }
+}
+
+/* The ring spins; the clock is read once every SPINS empty polls. */
+static int ring_recv(struct chan *c, void *out, size_t len, int timeout_ms)
+{
+    int64_t deadline = now_mono_ns() + (int64_t)timeout_ms * 1000000;
+
+    for (unsigned spins = 1;; spins++) {
+        size_t n = len;
+        if (spinring_pop(c->ring, out, &n) == 0)
+            return 0;
+        if (errno != EAGAIN)
+            die("spinring_pop");
+        if (spins % SPINS == 0 && now_mono_ns() > deadline)
+            return -1;
+        ring_relax(spins);
     }
 }
 
@@ -156,6 +207,8 @@ static int chan_recv(struct chan *c, void *out, size_t len, int timeout_ms)
                 return -1;
         }
     }
+    if (c->kind == K_RING)
+        return ring_recv(c, out, len, timeout_ms);
     while (c->have < len) {
         ssize_t n;
         if (timeout_ms >= 0) {
@@ -339,7 +392,7 @@ static void print_row(const struct row *r)
     printf("%-26s", r->what);
     for (int k = 0; k < NKINDS; k++)
         printf(" %11.4g", r->v[k]);
-    for (int k = K_PIPE; k < NKINDS; k++) {
+    for (int k = K_RING; k < NKINDS; k++) {
         double ratio = r->v[K_SPSCQ] / r->v[k];
         printf("   %9.2fx", ratio);
     }
@@ -382,7 +435,7 @@ int main(int argc, char **argv)
     printf("%-26s", "");
     for (int k = 0; k < NKINDS; k++)
         printf(" %11s", kind_name[k]);
-    printf("   spscq/pipe   spscq/unix\n");
+    printf("   spscq/ring   spscq/pipe   spscq/unix\n");
     for (size_t s = 0; s < 2; s++) {
         struct row r = {NULL, {0}, false};
         char what[32];

@@ -87,15 +87,6 @@ START_TEST(test_mq_payload_sizes)
 }
 END_TEST
 
-/* Close with a reset: io_conn frees the flow at once, before md answers. */
-static void abort_conn(int fd)
-{
-    struct linger lg = {1, 0};
-
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-    close(fd);
-}
-
 /* With one connection slot and a slow md: A's request is still queued
  * when A goes away and B takes the slot. md's late reply to A must be
  * dropped, not sent to B. */
@@ -108,11 +99,10 @@ START_TEST(test_mq_reply_to_closed_flow_dropped)
 
     a = harness_connect(srv->port);
     ck_assert_int_eq(harness_write_all(a, "AAAA", 4), 0);
-    usleep(50000); /* let io_conn forward it */
-    abort_conn(a);
-    for (int i = 0; i < 100 && fixture_counter(io_stats, "conns_open") != 0;
-         i++)
-        usleep(10000);
+    usleep(50000);          /* let io_conn forward it */
+    fixture_reset_close(a); /* io_conn frees the flow before md answers */
+    ck_assert_uint_eq(fixture_counter_until(io_stats, "conns_open", 0, 3000),
+                      0);
     b = harness_connect(srv->port);
     ck_assert_int_ge(b, 0);
     ck_assert_int_eq(harness_write_all(b, "BBBB", 4), 0);
@@ -125,8 +115,9 @@ START_TEST(test_mq_reply_to_closed_flow_dropped)
 }
 END_TEST
 
-/* md is killed three times while 20 clients stream: every byte comes back
- * once, in order; md was restarted each time. */
+/* md is killed three times at random moments (seed printed) while 20
+ * clients stream: every byte comes back once, in order; md was restarted
+ * each time. */
 START_TEST(test_mq_md_killed_nothing_lost)
 {
     struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
@@ -134,6 +125,25 @@ START_TEST(test_mq_md_killed_nothing_lost)
     fixture_stream_through_md_kills(&fs, srv->port, 20, 512 * 1024, 3);
     ck_assert_uint_eq(
         fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 3);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* io_conn 0 or 1 of two is killed with SIGKILL while 20 clients stream
+ * (at a random moment, seed printed): each client sees its echo correct
+ * as far as it goes, then its connection closed; the launcher ends the
+ * server (an io_conn's connections are gone) with exit 1, leaving no
+ * process, segment or FIFO; a new server on the same keys serves. */
+START_TEST(test_mq_io_conn_killed)
+{
+    struct hproc *srv = start_v5("-n", "2", NULL, NULL);
+    pid_t kids[3];
+
+    fixture_srv_pids(&fs, 2, kids);
+    fixture_stream_through_io_kill(&fs, srv, 2, 20, 1024 * 1024);
+    fixture_srv_assert_gone(&fs, kids, 3);
+    srv = start_v5("-n", "2", NULL, NULL);
+    echo_many(srv->port, 20, 100, 30000);
     fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
@@ -327,6 +337,79 @@ START_TEST(test_mq_connect_close_cycles)
 }
 END_TEST
 
+/* Clients that vanish, with a reset (_i 0) or a close (_i 1), half a
+ * message sent: the others are echoed, every flow is freed, md's late
+ * replies to the vanished are dropped. */
+START_TEST(test_mq_vanishing_clients)
+{
+    struct hproc *srv = start_v5(NULL, NULL, NULL, NULL);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
+
+    fixture_vanishing_clients(srv, 50, _i == 0);
+    ck_assert_uint_eq(fixture_counter_until(io_stats, "conns_open", 0, 3000),
+                      0);
+    /* 50, the good client, a new one */
+    ck_assert_uint_eq(fixture_counter(io_stats, "conns_accepted"), 52);
+    ck_assert_uint_eq(fixture_counter(io_stats, "bytes_held"), 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -b 512k: 16 clients flood io_conn and never read (fixture_byte_limit):
+ * io_conn's buffers stay within the bound (the queues to md are shared
+ * memory of a fixed size, not counted), a good client is echoed. */
+START_TEST(test_mq_byte_limit)
+{
+    struct hproc *srv = start_v5("-b", "512k", NULL, NULL);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, fixture_writer_pid(io_stats), fds);
+    /* bytes_held counts what is on its way through md too: past the
+     * bound by one message (64 KiB at most) and one read per connection */
+    fixture_byte_limit_counted(io_stats, (64 + 4) * 1024, fds);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -c 5 through the launcher: a sixth client is closed at once, counted. */
+START_TEST(test_mq_conn_limit)
+{
+    struct hproc *srv = start_v5("-c", "5", NULL, NULL);
+
+    fixture_conn_limit(srv, 5);
+    ck_assert_uint_ge(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "conns_refused"), 1);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 32 for all three processes: io_conn backs off accept() as
+ * the one-process servers do, md is unaffected. */
+START_TEST(test_mq_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(32);
+    srv = start_v5(NULL, NULL, NULL, NULL);
+    fixture_restore_fds();
+    fixture_fd_limit(srv, fixture_writer_pid(srvkeys_io_stats(fs.base, 0)), 40);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -t 1: a silent client is closed and counted, a busy one kept. */
+START_TEST(test_mq_idle_timeout)
+{
+    struct hproc *srv = start_v5("-t", "1", NULL, NULL);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
+
+    fixture_idle_timeout(srv);
+    ck_assert_uint_eq(fixture_counter(io_stats, "idle_closed"), 1);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
 static int count_entries(const char *path)
 {
     DIR *d = opendir(path);
@@ -349,20 +432,27 @@ START_TEST(test_mq_sigterm_leaves_nothing)
     pid_t kids[3];
     int fd = harness_connect(srv->port);
 
-    kids[0] = fixture_writer_pid(srvkeys_md_stats(fs.base));
-    kids[1] = fixture_writer_pid(srvkeys_io_stats(fs.base, 0));
-    kids[2] = fixture_writer_pid(srvkeys_io_stats(fs.base, 1));
+    fixture_srv_pids(&fs, 2, kids);
     ck_assert_int_eq(count_entries(fs.dir), 4);
     ck_assert_int_ge(fd, 0);
     fixture_stop_clean(srv, STOP_MS);
-    for (int i = 0; i < 3; i++)
-        ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
-                      "child %d still alive", (int)kids[i]);
-    for (int k = 0; k < (int)srvkeys_span(2); k++)
-        ck_assert_msg(shmget(fs.base + k, 0, 0) < 0, "segment %#x left behind",
-                      (unsigned)(fs.base + k));
-    ck_assert_int_eq(count_entries(fs.dir), 0);
+    fixture_srv_assert_gone(&fs, kids, 3);
     close(fd);
+}
+END_TEST
+
+/* Another local user (nobody, when the tests run as root) reaches none
+ * of a running server's segments (two io_conn's queues and statistics,
+ * md's and the launcher's statistics) and none of its four FIFOs. */
+START_TEST(test_mq_other_user_refused)
+{
+    struct hproc *srv = start_v5("-n", "2", NULL, NULL);
+    pid_t kids[3];
+
+    fixture_srv_pids(&fs, 2, kids); /* every block is published */
+    fixture_foreign_user_refused("echosvr_v5 refuses another user", 3 * 2 + 2,
+                                 4);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -569,6 +659,21 @@ START_TEST(test_mq_io_count_limits)
 }
 END_TEST
 
+/* The bounds of io_conn and the launcher that passes them on. */
+START_TEST(test_mq_bad_bounds)
+{
+    static const char *const cases[][4] = {
+        {"./io_conn", "-b", "0", "byte limit"},
+        {"./io_conn", "-t", "x", "idle timeout"},
+        {"./echosvr_v5", "-b", "9G9", "byte limit"},
+        {"./echosvr_v5", "-t", "86401", "idle timeout"},
+    };
+    const char *argv[] = {cases[_i][0], cases[_i][1], cases[_i][2], NULL};
+
+    fixture_check_bad_args(argv, cases[_i][3]);
+}
+END_TEST
+
 Suite *mq_suite(void)
 {
     Suite *s = suite_create("ch4-mq");
@@ -596,7 +701,22 @@ Suite *mq_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_mq_md_killed_nothing_lost);
     tcase_add_test(tc, test_mq_md_killed_before_reply);
+    tcase_add_test(tc, test_mq_io_conn_killed);
     tcase_add_test(tc, test_mq_slow_md_backpressure);
+    suite_add_tcase(s, tc);
+
+    /* binary bytes, no newline and long lines: test_mq_payload_sizes; a
+     * client that never reads: test_mq_slow_md_backpressure */
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_mq_vanishing_clients, 0, 2);
+    tcase_add_test(tc, test_mq_byte_limit);
+    tcase_add_test(tc, test_mq_conn_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_test(tc, test_mq_descriptor_limit);
+    tcase_add_test(tc, test_mq_idle_timeout);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("poison");
@@ -613,8 +733,10 @@ Suite *mq_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_mq_sigterm_leaves_nothing);
     tcase_add_test(tc, test_mq_second_server_same_key);
+    tcase_add_test(tc, test_mq_other_user_refused);
     tcase_add_test(tc, test_mq_io_count_limits);
     tcase_add_loop_test(tc, test_mq_usage, 0, 3);
+    tcase_add_loop_test(tc, test_mq_bad_bounds, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -40,6 +40,13 @@ static struct hproc *start_v4(int k)
 /* A one-process server exits within this long of SIGTERM. */
 #define STOP_MS 2000
 
+/* echosvr_v4 -p 0 -k KEY, then two more arguments. */
+static struct hproc *start_v4_with(const char *a1, const char *a2)
+{
+    const char *argv[] = {SERVER, "-p", "0", "-k", keystr[0], a1, a2, NULL};
+    return fixture_start(argv);
+}
+
 /* "  name   value" in viewstats' output; aborts the test if absent. */
 static unsigned long long shown(const char *out, const char *name)
 {
@@ -471,6 +478,8 @@ static const char *const bad_args[][6] = {
     {SERVER, "-k", "0"},
     {SERVER, "-k", "key"},
     {SERVER, "-i", "1"},
+    {SERVER, "-c", "-5"},
+    {SERVER, "-b", "1x"},
     {VIEW, "-n", "2"},
     {VIEW, "-k"},
     {VIEW, "extra"},
@@ -500,6 +509,73 @@ START_TEST(test_shm_help)
 }
 END_TEST
 
+/* Clients that vanish, with a reset (_i 0) or a close (_i 1), half a
+ * message sent: the others are echoed, and every one is counted
+ * accepted and closed. */
+START_TEST(test_shm_vanishing_clients)
+{
+    struct hproc *srv = start_v4(0);
+
+    fixture_vanishing_clients(srv, 50, _i == 0);
+    /* 50, the good client, a new one */
+    ck_assert_uint_eq(fixture_counter_until(keys[0], "conns_closed", 52, 3000),
+                      52);
+    ck_assert_uint_eq(fixture_counter(keys[0], "conns_accepted"), 52);
+    ck_assert_uint_eq(fixture_counter(keys[0], "conns_open"), 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* Every byte value, no newline, an 8 MiB "line". */
+START_TEST(test_shm_binary_sizes)
+{
+    struct hproc *srv = start_v4(0);
+
+    ck_assert_msg(echo_check_sizes(srv->port, 20000) == 0, "%s",
+                  harness_error());
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -b 512k, 16 clients sending up to 100 MiB each and never reading
+ * (fixture_byte_limit): bytes_held stays within the bound,
+ * limit_pauses counts them, and all is given back when they go. */
+START_TEST(test_shm_byte_limit)
+{
+    struct hproc *srv = start_v4_with("-b", "512k");
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, srv->pid, fds);
+    /* past the bound by one read (4 KiB) per connection at most */
+    fixture_byte_limit_counted(keys[0], 4096, fds);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -c 5: a sixth client is closed at once and counted. */
+START_TEST(test_shm_conn_limit)
+{
+    struct hproc *srv = start_v4_with("-c", "5");
+
+    fixture_conn_limit(srv, 5);
+    ck_assert_uint_ge(fixture_counter(keys[0], "conns_refused"), 1);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 24: the EMFILE back-off of ch3-echo holds. */
+START_TEST(test_shm_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(24);
+    srv = start_v4(0);
+    fixture_restore_fds();
+    fixture_fd_limit(srv, srv->pid, 30);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
 Suite *shmstats_suite(void)
 {
     Suite *s = suite_create("ch4-shm-stats");
@@ -510,6 +586,18 @@ Suite *shmstats_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_shm_viewstats_counts_messages);
     tcase_add_test(tc, test_shm_snapshots_consistent_under_load);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_shm_vanishing_clients, 0, 2);
+    tcase_add_test(tc, test_shm_binary_sizes);
+    tcase_add_test(tc, test_shm_byte_limit);
+    tcase_add_test(tc, test_shm_conn_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_test(tc, test_shm_descriptor_limit);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("lifecycle");

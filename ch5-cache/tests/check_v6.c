@@ -41,18 +41,6 @@ static struct hproc *start_v6(const char *a1, const char *a2)
     return fixture_srv_start(&fs, SERVER, extra);
 }
 
-static bool read_stats(key_t key, struct stats_snapshot *snap)
-{
-    struct stats st;
-    bool ok;
-
-    if (stats_open(&st, key) < 0)
-        return false;
-    ok = stats_read(&st, snap) == 0;
-    stats_close(&st);
-    return ok;
-}
-
 /* --- viewcache, as a user runs it ---------------------------------------- */
 
 struct vc_session {
@@ -250,29 +238,8 @@ START_TEST(test_v6_md_restart_keeps_sessions)
 }
 END_TEST
 
-/* Kill md kills times, pause_ms apart, from a separate process while
- * the test talks to the server; then exit. */
-static void md_killer(key_t md_stats, int kills, int pause_ms)
-{
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    for (int k = 0; k < kills; k++) {
-        struct stats_snapshot snap;
-        pid_t md;
-        usleep((useconds_t)pause_ms * 1000);
-        if (!read_stats(md_stats, &snap))
-            _exit(1);
-        md = snap.pid;
-        kill(md, SIGKILL);
-        for (int waited = 0; waited < harness_ms(5000); waited += 10) {
-            if (read_stats(md_stats, &snap) && snap.pid != md)
-                break;
-            usleep(10000);
-        }
-    }
-    _exit(0);
-}
-
-/* md killed three times while clients send and wait for their echoes.
+/* md killed three times at random moments (seed printed) while clients
+ * send and wait for their echoes.
  * A slow md (-s: it sleeps after counting a message, before echoing it)
  * is almost always killed holding a counted message, which the next md
  * handles again: echoed and counted once all the same. */
@@ -280,22 +247,17 @@ START_TEST(test_v6_md_killed_counts_exact)
 {
     enum { N = 8 };
     struct hproc *srv = start_v6("-s", "20000");
-    key_t md_stats = srvkeys_md_stats(fs.base);
     struct client c[N];
     struct vc_listing l;
     pid_t killer;
-    int status, round = 0;
+    int round = 0;
 
     for (int i = 0; i < N; i++)
         client_connect(&c[i], srv->port);
-    killer = fork();
-    ck_assert_int_ge(killer, 0);
-    if (killer == 0)
-        md_killer(md_stats, 3, 40);
-    while (waitpid(killer, &status, WNOHANG) == 0)
+    killer = fixture_md_killer(&fs, 3, 80,
+                               harness_seed("md killed at random moments"));
+    while (!fixture_md_killer_done(killer))
         traffic(c, N, round++);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "killer failed");
     traffic(c, N, round++);
     ck_assert_uint_eq(
         fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 3);
@@ -303,6 +265,51 @@ START_TEST(test_v6_md_killed_counts_exact)
     assert_sessions(&l, c, N);
     for (int i = 0; i < N; i++)
         close(c[i].fd);
+    viewcache_until(&l, 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* md killed three times at random moments (seed printed) while 20
+ * clients stream 512 KiB each, over and over: every byte comes back once,
+ * in order, and once the clients are gone so are their sessions (every
+ * CLOSE in the queue was handled, whichever md took it). */
+START_TEST(test_v6_md_killed_stream_exact)
+{
+    struct hproc *srv = start_v6(NULL, NULL);
+    struct vc_listing l;
+
+    fixture_stream_through_md_kills(&fs, srv->port, 20, 512 * 1024, 3);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 3);
+    viewcache_until(&l, 0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* One of two io_conn killed with SIGKILL at a random moment (seed
+ * printed) while 20 clients stream: each sees a correct echo, then its
+ * connection closed; the launcher exits 1 and leaves nothing, session
+ * table included; a new server on the same keys serves, with a table of
+ * its own sessions only. */
+START_TEST(test_v6_io_conn_killed)
+{
+    struct hproc *srv = start_v6("-n", "2");
+    struct vc_listing l;
+    struct client c;
+    pid_t kids[3];
+
+    fixture_srv_pids(&fs, 2, kids);
+    fixture_stream_through_io_kill(&fs, srv, 2, 20, 1024 * 1024);
+    fixture_srv_assert_gone(&fs, kids, 3);
+    srv = start_v6("-n", "2");
+    client_connect(&c, srv->port);
+    traffic(&c, 1, 0);
+    viewcache(&l);
+    assert_sessions(&l, &c, 1);
+    close(c.fd);
+    ck_assert_msg(echo_check_clients(srv->port, 20, 100, 30000) == 0, "%s",
+                  harness_error());
     viewcache_until(&l, 0);
     fixture_stop_clean(srv, STOP_MS);
 }
@@ -380,6 +387,9 @@ START_TEST(test_v6_small_table)
     ck_assert_msg(harness_read_all(c[N].fd, &byte, 1) < 0,
                   "a connection over -c 2 was served");
     close(c[N].fd);
+    ck_assert_uint_eq(fixture_counter_until(srvkeys_io_stats(fs.base, 0),
+                                            "conns_refused", 1, 3000),
+                      1);
     ck_assert_uint_eq(
         fixture_counter(srvkeys_launcher_stats(fs.base), "md_restarts"), 0);
     for (int i = 0; i < N; i++)
@@ -389,20 +399,70 @@ START_TEST(test_v6_small_table)
 }
 END_TEST
 
-static int count_entries(const char *path)
+/* Clients that vanish, with a reset (_i 0) or a close (_i 1), half a
+ * message sent: the others are echoed, every flow and every session is
+ * freed. */
+START_TEST(test_v6_vanishing_clients)
 {
-    DIR *d = opendir(path);
-    struct dirent *e;
-    int n = 0;
+    struct hproc *srv = start_v6(NULL, NULL);
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
 
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL)
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
+    fixture_vanishing_clients(srv, 50, _i == 0);
+    ck_assert_uint_eq(fixture_counter_until(io_stats, "pool_used", 0, 3000), 0);
+    /* 50, the good client, a new one */
+    ck_assert_uint_eq(fixture_counter(io_stats, "conns_accepted"), 52);
+    ck_assert_uint_eq(fixture_counter(io_stats, "bytes_held"), 0);
+    ck_assert_uint_eq(
+        fixture_counter_until(srvkeys_md_stats(fs.base), "sessions", 0, 3000),
+        0);
+    fixture_stop_clean(srv, STOP_MS);
 }
+END_TEST
+
+/* -b 512k: 16 clients flood io_conn and never read (fixture_byte_limit):
+ * io_conn's buffers stay within the bound, a good client is echoed. */
+START_TEST(test_v6_byte_limit)
+{
+    struct hproc *srv = start_v6("-b", "512k");
+    key_t io_stats = srvkeys_io_stats(fs.base, 0);
+    int fds[FIXTURE_HOGS];
+
+    fixture_byte_limit(srv, fixture_writer_pid(io_stats), fds);
+    /* bytes_held counts what is on its way through md too: past the
+     * bound by one message (64 KiB at most) and one read per connection */
+    fixture_byte_limit_counted(io_stats, (64 + 4) * 1024, fds);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* ulimit -n 32 for all three processes: io_conn backs off accept(). */
+START_TEST(test_v6_descriptor_limit)
+{
+    struct hproc *srv;
+
+    fixture_limit_fds(32);
+    srv = start_v6(NULL, NULL);
+    fixture_restore_fds();
+    fixture_fd_limit(srv, fixture_writer_pid(srvkeys_io_stats(fs.base, 0)), 40);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
+
+/* -t 1: a silent client is closed and counted, its session ended; a
+ * busy one is kept. */
+START_TEST(test_v6_idle_timeout)
+{
+    struct hproc *srv = start_v6("-t", "1");
+
+    fixture_idle_timeout(srv);
+    ck_assert_uint_eq(
+        fixture_counter(srvkeys_io_stats(fs.base, 0), "idle_closed"), 1);
+    ck_assert_uint_eq(
+        fixture_counter_until(srvkeys_md_stats(fs.base), "sessions", 0, 3000),
+        0);
+    fixture_stop_clean(srv, STOP_MS);
+}
+END_TEST
 
 /* SIGTERM with clients connected: exit 0, no process, segment or FIFO
  * left; viewcache then says there is no server. */
@@ -410,7 +470,6 @@ START_TEST(test_v6_sigterm_leaves_nothing)
 {
     const char *vc[] = {"./viewcache", "-k", fs.key, NULL};
     struct hproc *srv = start_v6(NULL, NULL);
-    struct stats_snapshot snap;
     struct client c[3];
     pid_t kids[2];
     char *out = NULL, *err = NULL;
@@ -419,19 +478,10 @@ START_TEST(test_v6_sigterm_leaves_nothing)
         client_connect(&c[i], srv->port);
         client_pingpong(&c[i], 10, (uint32_t)i);
     }
-    ck_assert(read_stats(srvkeys_md_stats(fs.base), &snap));
-    kids[0] = snap.pid;
-    ck_assert(read_stats(srvkeys_io_stats(fs.base, 0), &snap));
-    kids[1] = snap.pid;
+    fixture_srv_pids(&fs, 1, kids);
     ck_assert_int_ge(shmget(session_table_key(fs.base), 0, 0), 0);
     fixture_stop_clean(srv, STOP_MS);
-    for (int i = 0; i < 2; i++)
-        ck_assert_msg(kill(kids[i], 0) < 0 && errno == ESRCH,
-                      "child %d still alive", (int)kids[i]);
-    for (int k = 0; k < 128; k++)
-        ck_assert_msg(shmget(fs.base + k, 0, 0) < 0, "segment %#x left behind",
-                      (unsigned)(fs.base + k));
-    ck_assert_int_eq(count_entries(fs.dir), 0);
+    fixture_srv_assert_gone(&fs, kids, 2);
     ck_assert_int_eq(harness_run(vc, 5000, &out, &err), 1);
     ck_assert_str_eq(out, "");
     ck_assert_msg(strstr(err, "no server running") &&
@@ -441,6 +491,23 @@ START_TEST(test_v6_sigterm_leaves_nothing)
     free(err);
     for (int i = 0; i < 3; i++)
         close(c[i].fd);
+}
+END_TEST
+
+/* Another local user (nobody, when the tests run as root) reaches none
+ * of a running server's segments (two io_conn's queues and statistics,
+ * md's and the launcher's statistics, the session table) and none of its
+ * four FIFOs. */
+START_TEST(test_v6_other_user_refused)
+{
+    struct hproc *srv = start_v6("-n", "2");
+    pid_t kids[3];
+
+    fixture_srv_pids(&fs, 2, kids); /* every block is published */
+    ck_assert(fixture_segment_exists(session_table_key(fs.base)));
+    fixture_foreign_user_refused("echosvr_v6 refuses another user", 3 * 2 + 3,
+                                 4);
+    fixture_stop_clean(srv, STOP_MS);
 }
 END_TEST
 
@@ -625,6 +692,10 @@ START_TEST(test_v6_bad_values)
         {"./viewcache", "extra", NULL, "unexpected argument"},
         {"./md", "-c", "0", "session count"},
         {"./io_conn", "-c", "0", "connection limit"},
+        {"./io_conn", "-b", "0", "byte limit"},
+        {"./io_conn", "-t", "86401", "idle timeout"},
+        {"./echosvr_v6", "-b", "many", "byte limit"},
+        {"./echosvr_v6", "-t", "-1", "idle timeout"},
         {"./echosvr_v6", "-n", "257", "count"},
     };
 
@@ -658,11 +729,32 @@ Suite *v6_suite(void)
     tcase_add_test(tc, test_v6_every_byte_echoed);
     suite_add_tcase(s, tc);
 
+    tc = tcase_create("failures");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_v6_md_killed_stream_exact);
+    tcase_add_test(tc, test_v6_io_conn_killed);
+    suite_add_tcase(s, tc);
+
+    /* binary bytes, no newline and long lines: test_v6_every_byte_echoed;
+     * the connection limit: test_v6_small_table */
+    tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, setup, harness_cleanup);
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_v6_vanishing_clients, 0, 2);
+    tcase_add_test(tc, test_v6_byte_limit);
+    /* valgrind gives the programs it runs a descriptor limit of its own */
+    if (!getenv("SVRTUT_MEMCHECK"))
+        tcase_add_test(tc, test_v6_descriptor_limit);
+    tcase_add_test(tc, test_v6_idle_timeout);
+    suite_add_tcase(s, tc);
+
     tc = tcase_create("lifecycle");
     tcase_add_checked_fixture(tc, setup, harness_cleanup);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_v6_sigterm_leaves_nothing);
     tcase_add_test(tc, test_v6_foreign_table_survives);
+    tcase_add_test(tc, test_v6_other_user_refused);
     tcase_add_loop_test(tc, test_v6_usage, 0, 4);
     tcase_add_test(tc, test_v6_bad_values);
     suite_add_tcase(s, tc);

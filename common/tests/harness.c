@@ -507,9 +507,10 @@ void harness_cleanup(void)
     harness_sweep();
 }
 
-long harness_rss_kib(pid_t pid)
+long harness_status_kib(pid_t pid, const char *field)
 {
     char path[64], line[256];
+    size_t len = strlen(field);
     long kib = -1;
     FILE *f;
 
@@ -518,11 +519,14 @@ long harness_rss_kib(pid_t pid)
     if (!f)
         return -1;
     while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+        if (strncmp(line, field, len) == 0 && line[len] == ':' &&
+            sscanf(line + len + 1, "%ld kB", &kib) == 1)
             break;
     fclose(f);
     return kib;
 }
+
+long harness_rss_kib(pid_t pid) { return harness_status_kib(pid, "VmRSS"); }
 
 long harness_cpu_ms(pid_t pid)
 {
@@ -550,17 +554,35 @@ long harness_cpu_ms(pid_t pid)
 
 int harness_connect(uint16_t port) { return net_connect("127.0.0.1", port); }
 
+uint32_t harness_rand(uint32_t *state)
+{
+    /* xorshift32: cheap, and a zero state would stick at zero */
+    uint32_t x = *state ? *state : 0x9e3779b9u;
+
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
+}
+
 void harness_fill(unsigned char *buf, size_t len, uint32_t seed)
 {
-    /* xorshift32: cheap, and a zero seed would stick at zero */
-    uint32_t x = seed ? seed : 0x9e3779b9u;
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)harness_rand(&seed);
+}
 
-    for (size_t i = 0; i < len; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        buf[i] = (unsigned char)x;
-    }
+uint32_t harness_seed(const char *what)
+{
+    const char *env = getenv("SVRTUT_SEED");
+    uint32_t seed;
+
+    if (env && *env)
+        seed = (uint32_t)strtoul(env, NULL, 0);
+    else
+        seed = (uint32_t)(now_mono_ns() ^ (uint64_t)getpid() << 16);
+    fprintf(stderr, "%s: seed %u (SVRTUT_SEED=%u replays it)\n", what,
+            (unsigned)seed, (unsigned)seed);
+    return seed;
 }
 
 int harness_write_all(int fd, const void *buf, size_t len)
@@ -579,6 +601,27 @@ int harness_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
+size_t harness_write_until_stalled(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    size_t sent = 0;
+    int idle_ms = 0;
+
+    while (sent < len && idle_ms < 500) {
+        ssize_t n = send(fd, p + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            sent += (size_t)n;
+            idle_ms = 0;
+        } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            break;
+        } else {
+            usleep(10000);
+            idle_ms += 10;
+        }
+    }
+    return sent;
+}
+
 int harness_read_all(int fd, void *buf, size_t len)
 {
     char *p = buf;
@@ -595,6 +638,13 @@ int harness_read_all(int fd, void *buf, size_t len)
     return 0;
 }
 
+/* The server went away in the middle of s, which allows it. */
+static int stream_closed(struct echo_stream *s)
+{
+    s->closed = true;
+    return 1;
+}
+
 /* One step of stream s: returns 1 when finished, 0 to go on, -1 on error. */
 static int pump_one(struct echo_stream *s, short revents, size_t idx)
 {
@@ -606,6 +656,8 @@ static int pump_one(struct echo_stream *s, short revents, size_t idx)
         n = send(s->fd, s->data + s->sent, chunk > 65536 ? 65536 : chunk,
                  MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno != EAGAIN && errno != EINTR) {
+            if (s->may_close && (errno == EPIPE || errno == ECONNRESET))
+                return stream_closed(s);
             set_error("stream %zu: send: %s", idx, strerror(errno));
             return -1;
         }
@@ -618,6 +670,8 @@ static int pump_one(struct echo_stream *s, short revents, size_t idx)
         n = recv(s->fd, buf, sizeof(buf), MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return 0;
+        if (n < 0 && s->may_close && errno == ECONNRESET)
+            return stream_closed(s);
         if (n < 0) {
             set_error("stream %zu: recv: %s after %zu of %zu bytes", idx,
                       strerror(errno), s->recvd, s->len);
@@ -626,6 +680,8 @@ static int pump_one(struct echo_stream *s, short revents, size_t idx)
         if (n == 0) {
             if (s->recvd == s->len && s->want_eof)
                 return 1;
+            if (s->may_close)
+                return stream_closed(s);
             set_error("stream %zu: EOF after %zu of %zu bytes", idx, s->recvd,
                       s->len);
             return -1;
@@ -659,7 +715,7 @@ int echo_pump(struct echo_stream *s, size_t n, int timeout_ms)
         pfd[i].fd = s[i].fd;
         if (s[i].sent == s[i].len && s[i].shut_wr)
             shutdown(s[i].fd, SHUT_WR);
-        if (s[i].recvd == s[i].len && !s[i].want_eof) {
+        if ((s[i].recvd == s[i].len && !s[i].want_eof) || s[i].closed) {
             pfd[i].fd = -1; /* nothing to send or wait for */
             done++;
         }

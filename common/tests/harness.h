@@ -68,8 +68,9 @@ void harness_cleanup(void);
 /* A System V key private to this test runner (derived from its pid): up
  * to 16 different ones per test. */
 int harness_key(void);
-/* The first of 128 consecutive keys private to this runner, for programs
- * that derive several keys from one base. */
+/* The first of HARNESS_BASE_KEYS consecutive keys private to this
+ * runner, for programs that derive several keys from one base. */
+#define HARNESS_BASE_KEYS 128
 int harness_key_base(void);
 /* A private directory (0700) of this runner for FIFOs and files. */
 const char *harness_tmpdir(void);
@@ -88,15 +89,28 @@ int harness_foreign_user_refused(const char *what, int *nsegs, int *nfifos);
 
 /* Resident set size of a live process in KiB, or -1. */
 long harness_rss_kib(pid_t pid);
+/* A "Field: N kB" line of /proc/PID/status (VmRSS, RssAnon...), or -1. */
+long harness_status_kib(pid_t pid, const char *field);
 /* CPU time (user + system) a live process has used so far, in ms, or -1. */
 long harness_cpu_ms(pid_t pid);
 /* A blocking TCP connection to 127.0.0.1:port, or -1. */
 int harness_connect(uint16_t port);
 /* Deterministic pseudo-random bytes: the same seed gives the same bytes. */
 void harness_fill(unsigned char *buf, size_t len, uint32_t seed);
+/* The next number of the xorshift32 stream *state (never 0 once
+ * started; a zero state is replaced by a fixed one). */
+uint32_t harness_rand(uint32_t *state);
+/* A seed for a test's random choices (kill moments, sizes): SVRTUT_SEED
+ * when it is set, to replay a failure, else a new one. Printed on stderr
+ * as "what: seed N (SVRTUT_SEED=N replays it)". */
+uint32_t harness_seed(const char *what);
 /* Write or read exactly len bytes (blocking). 0 or -1. */
 int harness_write_all(int fd, const void *buf, size_t len);
 int harness_read_all(int fd, void *buf, size_t len);
+/* Write without reading until the peer stops taking bytes for half a
+ * second (or all len are written): how many were written. The socket is
+ * non-blocking meanwhile; an error other than EAGAIN also stops it. */
+size_t harness_write_until_stalled(int fd, const void *buf, size_t len);
 
 /* One connection of echo_pump(): data is sent, the same bytes must come
  * back in order. sent/recvd may start above 0 to resume a stream. */
@@ -106,6 +120,11 @@ struct echo_stream {
     size_t len, sent, recvd;
     bool shut_wr;  /* half-close once everything is sent */
     bool want_eof; /* after the echo, the server must close */
+    /* The server may go away (a process of it killed): EOF or a reset
+     * before the end finishes the stream with closed set, not an error.
+     * Wrong or extra bytes still are. */
+    bool may_close;
+    bool closed;
 };
 
 /* Drive all streams at once (non-blocking, poll) until every byte is

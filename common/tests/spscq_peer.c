@@ -5,6 +5,7 @@
  *
  * Whichever starts first creates the queue. The producer pushes messages
  * 0..COUNT-1 of the stream SEED; the consumer checks each of them. */
+#include "harness.h"
 #include "spscq_stream.h"
 
 #include <errno.h>
@@ -12,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CAPACITY   (256 * 1024)
+#define CAPACITY (256 * 1024)
+/* For the whole stream; scaled like the tests' (CK_TIMEOUT_MULTIPLIER:
+ * under valgrind both ends run some 20 times slower). */
 #define TIMEOUT_MS 30000
 
 static void usage(FILE *f)
@@ -52,10 +55,10 @@ int main(int argc, char **argv)
         return 1;
     }
     if (produce)
-        rc = stream_produce(q, seed, 0, count, TIMEOUT_MS);
+        rc = stream_produce(q, seed, 0, count, harness_ms(TIMEOUT_MS));
     else
-        rc =
-            stream_consume(q, seed, (uint64_t *)&next, count, TIMEOUT_MS, NULL);
+        rc = stream_consume(q, seed, (uint64_t *)&next, count,
+                            harness_ms(TIMEOUT_MS), NULL);
     spscq_close(q);
     if (rc < 0) {
         fprintf(stderr, "spscq_peer: %s\n", stream_error());

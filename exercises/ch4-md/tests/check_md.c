@@ -116,8 +116,9 @@ START_TEST(test_md_full_queue_no_spin)
     ck_assert_int_eq(mqpair_open(&mq, fs.base, fs.dir, 0, MQPAIR_IO), 0);
     md = harness_start(argv);
     ck_assert_ptr_nonnull(md);
-    /* Both queues are 4 MiB: push until neither moves for 300 ms. */
-    for (int idle = 0; idle < 30 && pushed < MAX_PUSH;) {
+    /* Both queues are 4 MiB: push until neither moves for 300 ms
+     * (scaled: a slow md under valgrind takes longer to drain one). */
+    for (int idle = 0; idle < harness_ms(30) && pushed < MAX_PUSH;) {
         memset(msg, (int)(pushed & 0xff), MSG);
         if (spscq_push(mq.out, pushed, msg, MSG) == 0) {
             pushed++;

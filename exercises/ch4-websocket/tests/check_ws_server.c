@@ -715,7 +715,7 @@ START_TEST(test_ws_server_launcher)
     uint64_t restarts = 0;
     int fd;
 
-    keys.base = (key_t)(harness_key_base() + (int)srvkeys_span(1) * keys.slot);
+    keys.base = wstest_slot_base(keys.slot);
     snprintf(keys.key, sizeof(keys.key), "%#x", (unsigned)keys.base);
     snprintf(keys.dir, sizeof(keys.dir), "%s/launcher", harness_tmpdir());
     {

@@ -39,13 +39,21 @@ static struct hproc *start_md(struct wstest_server *s)
     return md;
 }
 
+key_t wstest_slot_base(int slot)
+{
+    ck_assert_int_lt(slot, WSTEST_SLOTS);
+    /* what the harness gives one runner holds every slot */
+    ck_assert_uint_le(WSTEST_SLOTS * srvkeys_span(1), HARNESS_BASE_KEYS);
+    return (key_t)(harness_key_base() + (int)srvkeys_span(1) * slot);
+}
+
 void wstest_start(struct wstest_server *s, const char *const extra[])
 {
     const char *argv[16] = {WS_CONN, "-q",   "-p", "0",
                             "-k",    s->key, "-d", s->dir};
     int argc = 8;
 
-    s->base = (key_t)(harness_key_base() + (int)srvkeys_span(1) * s->slot);
+    s->base = wstest_slot_base(s->slot);
     snprintf(s->key, sizeof(s->key), "%#x", (unsigned)s->base);
     snprintf(s->dir, sizeof(s->dir), "%s/fifos%d", harness_tmpdir(), s->slot);
     argv[5] = s->key;

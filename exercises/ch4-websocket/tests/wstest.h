@@ -21,9 +21,13 @@ struct wstest_server {
     uint16_t port;
 };
 
-/* Start md (ch4-mq's) and ws_conn -p 0 on this runner's keys (a
- * server's srvkeys_span(1) keys per slot) and a FIFO directory of the
- * slot, with extra options for ws_conn (NULL-terminated, or NULL). */
+/* The base key of a slot: this runner's keys hold WSTEST_SLOTS servers
+ * of one io_conn side by side, srvkeys_span(1) keys each. */
+#define WSTEST_SLOTS 6
+key_t wstest_slot_base(int slot);
+/* Start md (ch4-mq's) and ws_conn -p 0 on the keys of s->slot and a FIFO
+ * directory of the slot, with extra options for ws_conn (NULL-terminated,
+ * or NULL). */
 void wstest_start(struct wstest_server *s, const char *const extra[]);
 /* Kill md with SIGKILL and start a new one, as a crash would. */
 void wstest_kill_md(struct wstest_server *s);
