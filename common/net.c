@@ -154,6 +154,20 @@ int net_announce_fd(int fd)
     return 0;
 }
 
+int net_send_nb(int fd, const void *buf, size_t *off, size_t len)
+{
+    while (*off < len) {
+        ssize_t n =
+            send(fd, (const char *)buf + *off, len - *off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+        *off += (size_t)n;
+    }
+    return 0;
+}
+
 int net_nodelay(int fd)
 {
     int one = 1;

@@ -63,6 +63,12 @@ int net_connect(const char *addr, uint16_t port);
  * at full speed. Logs the error once per pause. */
 void net_accept_backoff(struct evconnlistener *lev);
 
+/* Send buf[*off .. len) on a non-blocking socket, advancing *off: 0 once
+ * all of it is sent, 1 when the socket is full (EAGAIN: wait for it to be
+ * writable), -1 on an error (errno). MSG_NOSIGNAL: a vanished peer is
+ * EPIPE, not a signal. */
+int net_send_nb(int fd, const void *buf, size_t *off, size_t len);
+
 /* Disable Nagle's algorithm: an echo must not wait for a delayed ACK. */
 int net_nodelay(int fd);
 
