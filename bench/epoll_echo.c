@@ -46,7 +46,7 @@ static const char usage[] =
 
 struct conn {
     int fd;
-    uint32_t off, len; /* unsent echo: buf[off .. len) */
+    size_t off, len; /* unsent echo: buf[off .. len) */
     LIST_ENTRY(conn) link;
     unsigned char buf[BUF_SIZE];
 };
@@ -78,16 +78,11 @@ static int conn_watch(struct server *srv, struct conn *c, uint32_t events)
  * wait for EPOLLOUT, -1 on an error. */
 static int conn_flush(struct conn *c)
 {
-    while (c->off < c->len) {
-        ssize_t n = send(c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno == EAGAIN ? 1 : -1;
-        c->off += (uint32_t)n;
-    }
-    c->off = c->len = 0;
-    return 0;
+    int rc = net_send_nb(c->fd, c->buf, &c->off, c->len);
+
+    if (rc == 0)
+        c->off = c->len = 0;
+    return rc;
 }
 
 static void conn_readable(struct server *srv, struct conn *c)
@@ -101,7 +96,7 @@ static void conn_readable(struct server *srv, struct conn *c)
         conn_free(c); /* EOF with nothing pending, or an error */
         return;
     }
-    c->len = (uint32_t)n;
+    c->len = (size_t)n;
     rc = conn_flush(c);
     if (rc < 0 || (rc > 0 && conn_watch(srv, c, EPOLLOUT) < 0))
         conn_free(c);

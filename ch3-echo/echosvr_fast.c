@@ -56,7 +56,7 @@ struct conn {
     struct server *srv;
     evutil_socket_t fd;
     struct event *rev, *wev;
-    uint32_t off, len;
+    size_t off, len; /* unsent echo: buf[off .. len) */
     LIST_ENTRY(conn) link;
     unsigned char buf[BUF_SIZE];
 };
@@ -88,16 +88,11 @@ static void conn_close(struct conn *c, const char *why)
  * full, -1 on an error (errno). */
 static int conn_send(struct conn *c)
 {
-    while (c->off < c->len) {
-        ssize_t n = send(c->fd, c->buf + c->off, c->len - c->off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return errno == EAGAIN ? 1 : -1;
-        c->off += (uint32_t)n;
-    }
-    c->off = c->len = 0;
-    return 0;
+    int rc = net_send_nb(c->fd, c->buf, &c->off, c->len);
+
+    if (rc == 0)
+        c->off = c->len = 0;
+    return rc;
 }
 
 /* Swap the read event for the write event, or back. */
@@ -124,7 +119,7 @@ static void conn_read_cb(evutil_socket_t fd, short what, void *arg)
         conn_close(c, n == 0 ? "closed by peer" : strerror(errno));
         return;
     }
-    c->len = (uint32_t)n;
+    c->len = (size_t)n;
     rc = conn_send(c);
     if (rc < 0)
         conn_close(c, strerror(errno));

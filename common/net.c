@@ -166,6 +166,20 @@ struct event_base *net_precise_base(void)
     return base;
 }
 
+int net_send_nb(int fd, const void *buf, size_t *off, size_t len)
+{
+    while (*off < len) {
+        ssize_t n =
+            send(fd, (const char *)buf + *off, len - *off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : -1;
+        *off += (size_t)n;
+    }
+    return 0;
+}
+
 int net_nodelay(int fd)
 {
     int one = 1;

@@ -69,6 +69,12 @@ void net_accept_backoff(struct evconnlistener *lev);
  * they measure. NULL on failure. */
 struct event_base *net_precise_base(void);
 
+/* Send buf[*off .. len) on a non-blocking socket, advancing *off: 0 once
+ * all of it is sent, 1 when the socket is full (EAGAIN: wait for it to be
+ * writable), -1 on an error (errno). MSG_NOSIGNAL: a vanished peer is
+ * EPIPE, not a signal. */
+int net_send_nb(int fd, const void *buf, size_t *off, size_t len);
+
 /* Disable Nagle's algorithm: an echo must not wait for a delayed ACK. */
 int net_nodelay(int fd);
 
