@@ -136,7 +136,7 @@ check: all $(TEST_RUNNER) $(TEST_PROG_BINS)
 # (--trace-children; system tools skipped), so a memory error or a leak
 # in any of them makes that process exit 99 and its test fail.
 VALGRIND ?= valgrind
-VALGRIND_FLAGS := --quiet --error-exitcode=99 --leak-check=full \
+VALGRIND_FLAGS := --quiet --vgdb=no --error-exitcode=99 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect,possible \
     --trace-children=yes --trace-children-skip='/bin/*,/usr/*,/sbin/*'
 # SVRTUT_MEMCHECK leaves out the suites' thread-race cases: valgrind runs
