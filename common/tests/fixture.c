@@ -321,15 +321,33 @@ static pid_t md_pid_wait(key_t key, pid_t old)
     return 0;
 }
 
+/* Find md (the writer of key), kill it with SIGKILL and wait for the
+ * launcher's new md: NULL, or why it could not. Check-free, like
+ * md_pid_wait(). */
+static const char *kill_md(key_t key)
+{
+    static char why[128];
+    pid_t md = md_pid_wait(key, 0);
+
+    if (md == 0)
+        return "no readable md statistics";
+    if (kill(md, SIGKILL) < 0) {
+        snprintf(why, sizeof(why), "kill md %d: %s", (int)md, strerror(errno));
+        return why;
+    }
+    if (md_pid_wait(key, md) == 0) {
+        snprintf(why, sizeof(why), "no new md within %d ms of killing md %d",
+                 harness_ms(5000), (int)md);
+        return why;
+    }
+    return NULL;
+}
+
 void fixture_kill_md(const struct fixture_srv *s)
 {
-    key_t key = srvkeys_md_stats(s->base);
-    pid_t old = fixture_writer_pid(key);
+    const char *why = kill_md(srvkeys_md_stats(s->base));
 
-    ck_assert_msg(kill(old, SIGKILL) == 0, "kill md %d: %s", (int)old,
-                  strerror(errno));
-    ck_assert_msg(md_pid_wait(key, old) > 0,
-                  "no new md within 5 s of killing md %d", (int)old);
+    ck_assert_msg(why == NULL, "%s", why);
 }
 
 /* The killer process: exit 0 after kills kills, 1 (with the reason on
@@ -339,21 +357,11 @@ static void md_killer(key_t key, int kills, int max_pause_ms, uint32_t seed)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     for (int k = 0; k < kills; k++) {
         unsigned pause_ms = harness_rand(&seed) % (unsigned)(max_pause_ms + 1);
-        pid_t md;
+        const char *why;
 
         usleep(pause_ms * 1000);
-        if ((md = md_pid_wait(key, 0)) == 0) {
-            fprintf(stderr, "md killer: no readable md statistics\n");
-            _exit(1);
-        }
-        if (kill(md, SIGKILL) < 0) {
-            fprintf(stderr, "md killer: kill %d: %s\n", (int)md,
-                    strerror(errno));
-            _exit(1);
-        }
-        if (md_pid_wait(key, md) == 0) {
-            fprintf(stderr, "md killer: no new md within %d ms of kill %d\n",
-                    harness_ms(5000), k + 1);
+        if ((why = kill_md(key)) != NULL) {
+            fprintf(stderr, "md killer, kill %d: %s\n", k + 1, why);
             _exit(1);
         }
     }
